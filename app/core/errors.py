@@ -1,0 +1,110 @@
+"""Domain errors and the one place that turns any error into a page, a fragment or problem+json."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.i18n import gettext as _
+from app.core.templating import render
+
+logger = logging.getLogger("carreau")
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    """A rule said no. Subclasses set the status and a French message (translated when shown)."""
+
+    status_code = 400
+    message = "La demande ne peut pas être traitée."
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class NotFound(DomainError):
+    status_code = 404
+    message = "Cette page n’existe pas."
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    message = "Vous n’avez pas le droit de faire cela."
+
+
+class Conflict(DomainError):
+    status_code = 409
+    message = "Cette action est en conflit avec l’état actuel."
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def problem(status: int, detail: str, *, title: str | None = None, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail}
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _error_page(request: Request, status: int, detail: str) -> Response:
+    template = f"errors/{status}.html" if status in (404, 500) else "errors/error.html"
+    return render(request, template, fragment="errors/_error.html", status_code=status, status=status, detail=detail)
+
+
+def _respond(request: Request, status: int, detail: str, **extra: Any) -> Response:
+    if is_api(request) or request.url.path == "/healthz":
+        return problem(status, detail, **extra)
+    return _error_page(request, status, detail)
+
+
+_DEFAULT_DETAILS = {
+    404: "Cette page n’existe pas.",
+    405: "Cette méthode n’est pas permise ici.",
+    500: "Une erreur inattendue s’est produite. Elle a été enregistrée ; réessayez dans un moment.",
+}
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return _respond(request, exc.status_code, _(exc.message))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in _DEFAULT_DETAILS else None
+    response = _respond(request, exc.status_code, detail or _(_DEFAULT_DETAILS.get(exc.status_code, "Erreur.")))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"location": [str(part) for part in error.get("loc", ())], "message": str(error.get("msg", ""))}
+        for error in exc.errors()
+    ]
+    detail = _("Certains paramètres de la demande ne sont pas valides.")
+    if is_api(request):
+        return problem(422, detail, errors=errors)
+    return _error_page(request, 400, detail)
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _respond(request, 500, _(_DEFAULT_DETAILS[500]))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)

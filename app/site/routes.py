@@ -1,0 +1,64 @@
+"""Home, the pages every public site must have, the language switch and the health check."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import text
+
+from app.core.db import SessionDep
+from app.core.errors import problem
+from app.core.i18n import LOCALE_COOKIE
+from app.core.settings import SUPPORTED_LOCALES
+from app.core.templating import render
+from app.territory import service as territory
+
+router = APIRouter()
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+@router.get("/", response_class=HTMLResponse, name="site:home")
+def home(request: Request, session: SessionDep) -> HTMLResponse:
+    return render(request, "site/home.html", axes=territory.list_axes(session))
+
+
+@router.get("/mentions-legales", response_class=HTMLResponse, name="site:legal")
+def legal_notice(request: Request) -> HTMLResponse:
+    return render(request, "site/legal.html")
+
+
+@router.get("/donnees-personnelles", response_class=HTMLResponse, name="site:privacy")
+def privacy(request: Request) -> HTMLResponse:
+    return render(request, "site/privacy.html")
+
+
+@router.get("/accessibilite", response_class=HTMLResponse, name="site:accessibility")
+def accessibility(request: Request) -> HTMLResponse:
+    return render(request, "site/accessibility.html")
+
+
+def _local_path(target: str) -> str:
+    """Only paths on this site: an open redirect would lend our name to phishing."""
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+@router.get("/langue/{locale}", name="site:language")
+def switch_language(
+    locale: str, next_path: Annotated[str, Query(alias="next", max_length=2000)] = "/"
+) -> Response:
+    response = RedirectResponse(_local_path(next_path), status_code=303)
+    if locale in SUPPORTED_LOCALES:
+        response.set_cookie(LOCALE_COOKIE, locale, max_age=ONE_YEAR, samesite="lax", httponly=True)
+    return response
+
+
+@router.get("/healthz", tags=["health"], summary="The application and its database answer")
+def healthz(session: SessionDep) -> Response:
+    try:
+        session.connection().execute(text("SELECT 1"))
+    except Exception:
+        return problem(503, "La base de données ne répond pas.", title="Service Unavailable")
+    return JSONResponse({"status": "ok", "database": "ok"})

@@ -1,0 +1,50 @@
+"""Pages: an axis, and the territory with its commune search."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from app.core.db import SessionDep
+from app.core.templating import render
+from app.territory import service
+
+router = APIRouter()
+
+COMMUNES_PER_PAGE = 20
+
+
+@router.get("/axes/{slug}", response_class=HTMLResponse, name="territory:axis")
+def axis_page(request: Request, slug: str, session: SessionDep) -> HTMLResponse:
+    axis = service.get_axis(session, slug)
+    axes = service.list_axes(session)
+    position = next(i for i, other in enumerate(axes) if other.id == axis.id)
+    previous_axis = axes[position - 1] if position > 0 else None
+    next_axis = axes[position + 1] if position + 1 < len(axes) else None
+    return render(request, "territory/axis.html", axis=axis, previous_axis=previous_axis, next_axis=next_axis)
+
+
+@router.get("/territoire", response_class=HTMLResponse, name="territory:index")
+def territory_page(
+    request: Request,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=100)] = "",
+    epci: Annotated[str, Query(max_length=9)] = "",
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+) -> HTMLResponse:
+    epcis = service.list_epcis(session)
+    known_sirens = {row.epci.siren for row in epcis}
+    selected_epci = epci if epci in known_sirens else ""
+    results = service.search_communes(
+        session, text=q, epci_siren=selected_epci or None,
+        limit=COMMUNES_PER_PAGE, offset=(page - 1) * COMMUNES_PER_PAGE,
+    )
+    epci_names = {row.epci.siren: row.epci.short_name or row.epci.name for row in epcis}
+    return render(
+        request, "territory/index.html", fragment="territory/_commune_results.html",
+        signatories=[row for row in epcis if row.epci.is_signatory],
+        others=[row for row in epcis if not row.epci.is_signatory],
+        epci_names=epci_names, q=q, selected_epci=selected_epci, results=results, page=page,
+        page_count=max(1, -(-results.total // COMMUNES_PER_PAGE)),
+        commune_count=service.count_communes(session),
+    )
