@@ -74,7 +74,10 @@ def search_communes(
         by_postal_code = select(CommunePostalCode.insee_code).where(
             col(CommunePostalCode.postal_code).startswith(code)
         )
-        query = query.where(col(Commune.insee_code).in_(by_postal_code) | col(Commune.insee_code).startswith(code))
+        matches = col(Commune.insee_code).in_(by_postal_code)
+        if len(code) == 5:
+            matches = matches | (Commune.insee_code == code)  # an INSEE code typed in full
+        query = query.where(matches)
     elif folded:
         query = query.where(col(Commune.search_name).contains(folded, autoescape=True))
         starts_first = case((col(Commune.search_name).startswith(folded, autoescape=True), 0), else_=1)
