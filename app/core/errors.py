@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.i18n import N_
 from app.core.i18n import gettext as _
 from app.core.templating import render
 
@@ -20,7 +21,7 @@ class DomainError(Exception):
     """A rule said no. Subclasses set the status and a French message (translated when shown)."""
 
     status_code = 400
-    message = "La demande ne peut pas être traitée."
+    message = N_("La demande ne peut pas être traitée.")
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
@@ -30,17 +31,17 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     status_code = 404
-    message = "Cette page n’existe pas."
+    message = N_("Cette page n’existe pas.")
 
 
 class Forbidden(DomainError):
     status_code = 403
-    message = "Vous n’avez pas le droit de faire cela."
+    message = N_("Vous n’avez pas le droit de faire cela.")
 
 
 class Conflict(DomainError):
     status_code = 409
-    message = "Cette action est en conflit avec l’état actuel."
+    message = N_("Cette action est en conflit avec l’état actuel.")
 
 
 def is_api(request: Request) -> bool:
@@ -66,9 +67,9 @@ def _respond(request: Request, status: int, detail: str, **extra: Any) -> Respon
 
 
 _DEFAULT_DETAILS = {
-    404: "Cette page n’existe pas.",
-    405: "Cette méthode n’est pas permise ici.",
-    500: "Une erreur inattendue s’est produite. Elle a été enregistrée ; réessayez dans un moment.",
+    404: N_("Cette page n’existe pas."),
+    405: N_("Cette méthode n’est pas permise ici."),
+    500: N_("Une erreur inattendue s’est produite. Elle a été enregistrée ; réessayez dans un moment."),
 }
 
 
@@ -80,7 +81,8 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in _DEFAULT_DETAILS else None
-    response = _respond(request, exc.status_code, detail or _(_DEFAULT_DETAILS.get(exc.status_code, "Erreur.")))
+    fallback = _DEFAULT_DETAILS.get(exc.status_code, N_("La demande n’a pas abouti."))
+    response = _respond(request, exc.status_code, detail or _(fallback))
     if exc.headers:
         response.headers.update(exc.headers)
     return response

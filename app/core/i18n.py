@@ -69,6 +69,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction; it is translated later, where it is shown."""
+    return message
+
+
 def locale_from_cookie_header(cookie_header: str, default: str) -> str:
     cookie: SimpleCookie = SimpleCookie()
     try:

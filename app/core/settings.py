@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     operator_name: str = "Carreau — Bassin minier"
     operator_logo: str = ""
     operator_color: str = "#8a2f14"
+    operator_contact_email: str = ""
     accessibility_status: AccessibilityStatus = AccessibilityStatus.none
     debug: bool = False
 

@@ -5,16 +5,29 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.core import i18n
-from app.core.settings import PROJECT_ROOT, SUPPORTED_LOCALES, Settings
+from app.core.i18n import N_
+from app.core.settings import PROJECT_ROOT, SUPPORTED_LOCALES, AccessibilityStatus, Settings
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 STATIC_DIR = PROJECT_ROOT / "static"
+
+
+ACCESSIBILITY_LABELS = {
+    AccessibilityStatus.total: N_("totalement conforme"),
+    AccessibilityStatus.partial: N_("partiellement conforme"),
+    AccessibilityStatus.none: N_("non conforme"),
+}
+
+
+def accessibility_label(status: str) -> str:
+    return i18n.gettext(ACCESSIBILITY_LABELS[AccessibilityStatus(status)])
 
 
 @lru_cache(maxsize=256)
@@ -38,6 +51,7 @@ def build_templates(settings: Settings, directory: Path = TEMPLATES_DIR) -> Jinj
         auto_reload=settings.debug,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["number"] = format_number
     env.globals.update(
         static_url=static_url,
         get_locale=i18n.get_locale,
@@ -47,10 +61,17 @@ def build_templates(settings: Settings, directory: Path = TEMPLATES_DIR) -> Jinj
             "name": settings.operator_name,
             "logo": settings.operator_logo,
             "color": settings.operator_color,
+            "contact_email": settings.operator_contact_email,
         },
         accessibility_status=settings.accessibility_status.value,
+        accessibility_label=accessibility_label,
     )
     return Jinja2Blocks(env=env)
+
+
+def format_number(value: int | float | None) -> str:
+    """Numbers as the reader's language writes them (French: 32 920, English: 32,920)."""
+    return "—" if value is None else format_decimal(value, locale=i18n.get_locale())
 
 
 def wants_fragment(request: Request) -> bool:
@@ -64,11 +85,11 @@ def wants_fragment(request: Request) -> bool:
 
 
 def render(
-    request: Request, page: str, *, fragment: str | None = None, status_code: int = 200, **context: Any
+    request: Request, template: str, /, *, fragment: str | None = None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    """Render `page`, or only `fragment` when htmx asks for a swap; caches must keep both apart."""
+    """Render `template`, or only `fragment` when htmx asks for a swap; caches must keep both apart."""
     templates: Jinja2Blocks = request.app.state.templates
-    name = fragment if fragment and wants_fragment(request) else page
+    name = fragment if fragment and wants_fragment(request) else template
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Vary"] = "HX-Request, Cookie"
     return response

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from app.core.db import SessionDep
 from app.core.errors import problem
 from app.core.i18n import LOCALE_COOKIE
+from app.core.i18n import gettext as _
 from app.core.settings import SUPPORTED_LOCALES
 from app.core.templating import render
 from app.territory import service as territory
@@ -60,5 +61,5 @@ def healthz(session: SessionDep) -> Response:
     try:
         session.connection().execute(text("SELECT 1"))
     except Exception:
-        return problem(503, "La base de données ne répond pas.", title="Service Unavailable")
+        return problem(503, _("La base de données ne répond pas."), title="Service Unavailable")
     return JSONResponse({"status": "ok", "database": "ok"})

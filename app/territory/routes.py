@@ -44,7 +44,8 @@ def territory_page(
         request, "territory/index.html", fragment="territory/_commune_results.html",
         signatories=[row for row in epcis if row.epci.is_signatory],
         others=[row for row in epcis if not row.epci.is_signatory],
-        epci_names=epci_names, q=q, selected_epci=selected_epci, results=results, page=page,
+        epci_names=epci_names, epci_options=list(epci_names.items()),
+        q=q, selected_epci=selected_epci, results=results, page=page,
         page_count=max(1, -(-results.total // COMMUNES_PER_PAGE)),
         commune_count=service.count_communes(session),
     )

@@ -7,6 +7,7 @@ from sqlalchemy.orm import selectinload
 from sqlmodel import Session, col, select
 
 from app.core.errors import NotFound
+from app.core.i18n import N_
 from app.territory.models import Axis, Commune, CommunePostalCode, Epci
 from app.territory.search import fold, looks_like_postal_code
 
@@ -14,7 +15,7 @@ MAX_PAGE_SIZE = 500
 
 
 class AxisNotFound(NotFound):
-    message = "Cet axe n’existe pas."
+    message = N_("Cet axe n’existe pas.")
 
 
 @dataclass(frozen=True)
