@@ -68,11 +68,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="Proxies trusted for X-Forwarded-* headers (comma-separated, or *)")
+    ] = "127.0.0.1",
 ) -> None:
     """Serve Carreau with uvicorn (httptools and uvloop)."""
     uvicorn.run(
         "app.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
-        proxy_headers=True, forwarded_allow_ips="127.0.0.1", access_log=False,
+        proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips, access_log=False,
     )
 
 

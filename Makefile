@@ -1,0 +1,59 @@
+# Carreau: `make run` serves the platform with demo data, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test install install-dev lint messages vendor migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+	$(BIN)/python -c "from app.core.i18n import compile_catalogs; compile_catalogs()"
+
+# axe-core (and later the test OpenID provider) come from npm; without npm the browser tests skip.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund && touch $@; \
+	else echo "npm not found: browser tests will be skipped (install Node.js and npm to run them)"; fi
+
+install-dev: install $(VENV)/.installed-dev
+	@$(MAKE) --no-print-directory node_modules/.installed
+
+migrate: install
+	$(BIN)/carreau db upgrade
+
+run: migrate
+	$(BIN)/carreau seed demo
+	$(BIN)/carreau serve --host $(HOST) --port $(PORT)
+
+test: install-dev
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+lint: install-dev
+	$(BIN)/ruff check app migrations tests
+	$(BIN)/lint-imports
+
+# Extract the French message ids and update the English catalogue.
+messages: install-dev
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location --sort-output -o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
+
+# Copy the vendored front-end files from their npm packages (versions in package.json).
+vendor: node_modules/.installed
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx-$$(node -p "require('htmx.org/package.json').version").min.js
+
+clean:
+	rm -rf $(VENV) node_modules var
