@@ -1,11 +1,29 @@
 """Helpers shared by the test suite."""
 
+import html
 import os
-from typing import NoReturn
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, NoReturn
 
+import psycopg
 import pytest
+from alembic import command
+from fastapi import FastAPI
+from httpx2 import Response
+from psycopg import sql
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from app.cli import alembic_config
+from app.core.db import get_session
 
 IN_CI = os.environ.get("CI") == "true"
+
+POSTGRES_SKIPPED = "PostgreSQL tests skipped"
+POSTGRES_HOW_TO = "Set TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test to run them"
 
 
 def unavailable(reason: str, how_to_enable: str) -> NoReturn:
@@ -13,3 +31,131 @@ def unavailable(reason: str, how_to_enable: str) -> NoReturn:
     if IN_CI:
         pytest.fail(f"{reason}; CI requires it. {how_to_enable}", pytrace=False)
     pytest.skip(f"{reason}. {how_to_enable}")
+
+
+def postgres_base_url() -> str:
+    """TEST_DATABASE_URL, or a skip (a failure in CI) saying how to set it."""
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not url:
+        unavailable(POSTGRES_SKIPPED, POSTGRES_HOW_TO)
+    return url
+
+
+def _admin_connection(base_url: str) -> psycopg.Connection:
+    """An autocommit connection to the base database (or, if it does not exist, to `postgres`)."""
+    parsed = make_url(base_url).set(drivername="postgresql")
+    conninfo = parsed.render_as_string(hide_password=False)
+    try:
+        return psycopg.connect(conninfo, autocommit=True)
+    except psycopg.OperationalError:
+        fallback = parsed.set(database="postgres").render_as_string(hide_password=False)
+        return psycopg.connect(fallback, autocommit=True)
+
+
+def worker_id() -> str:
+    """'gw0', 'gw1'… under pytest-xdist, 'master' otherwise (as xdist's own worker_id fixture)."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "master")
+
+
+def database_name(base_url: str, suffix: str) -> str:
+    """'test' + 'gw0' gives 'carreau_test_gw0': one database per xdist worker."""
+    base = make_url(base_url).database or "postgres"
+    name = base if base.startswith("carreau") else f"carreau_{base}"
+    return re.sub(r"[^a-z0-9_]", "_", f"{name}_{suffix}".lower())[:63]
+
+
+def create_database(base_url: str, name: str) -> str:
+    """Drop `name` if a previous run left it, create it empty and return its URL."""
+    with _admin_connection(base_url) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(base_url: str, name: str) -> None:
+    with _admin_connection(base_url) as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy emit BEGIN itself, so SAVEPOINTs and transactional DDL work on pysqlite
+    (https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#sqlite-transactions)."""
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
+    """Run Alembic on `engine`'s database, on a connection of ours (no logging reconfiguration)."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    config.attributes["configure_logger"] = False
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        if down:
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
+
+
+@contextmanager
+def isolated_session(engine: Engine) -> Iterator[Session]:
+    """A session inside an outer transaction that is always rolled back: commits by the code under
+    test only release a SAVEPOINT, so nothing a test writes survives it."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+
+
+def use_session(app: FastAPI, session: Session) -> None:
+    """Every database access of `app` (routes and anything using its session factory) goes
+    through the test's session, which the app must not close."""
+
+    def _session() -> Iterator[Session]:
+        yield session
+
+    app.dependency_overrides[get_session] = _session
+    app.state.session_factory = lambda: nullcontext(session)
+
+
+# Reading HTML answers: assert on behaviour and stable text, not on markup.
+
+FOOTER_LINKS = ("/mentions-legales", "/donnees-personnelles", "/accessibilite")
+
+
+def page_text(response: Response) -> str:
+    """The HTML with its entities decoded, so titles with apostrophes can be searched for."""
+    return html.unescape(response.text)
+
+
+def assert_page(response: Response, status: int = 200, *, locale: str = "fr") -> str:
+    """A whole HTML page, in `locale`, whose footer links to the three pages every site must have."""
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith("text/html")
+    text = page_text(response)
+    assert "<html" in text
+    assert f'lang="{locale}"' in text
+    for path in FOOTER_LINKS:
+        assert f'href="{path}"' in text, f"no link to {path}"
+    return text
+
+
+def assert_fragment(response: Response, status: int = 200) -> str:
+    """Only a fragment for htmx, and a Vary header so that caches keep it apart from the page."""
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+    assert "HX-Request" in response.headers["vary"]
+    text = page_text(response)
+    assert "<html" not in text
+    assert "<body" not in text
+    return text
