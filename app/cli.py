@@ -52,6 +52,7 @@ def seed_territory() -> None:
         territory = territory_seed.load_territory(session)
         axes = territory_seed.load_axes(session)
         session.commit()
+    engine.dispose()
     _print_report("Territory", territory)
     _print_report("Axes", axes)
 

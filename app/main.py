@@ -3,7 +3,8 @@
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.core.db import make_engine
+from app.core.clock import utcnow
+from app.core.db import make_engine, session_factory
 from app.core.errors import install_error_handlers
 from app.core.i18n import LocaleMiddleware, compile_catalogs
 from app.core.settings import Settings, get_settings
@@ -30,11 +31,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
+    app.state.session_factory = session_factory(app.state.engine)
+    app.state.clock = utcnow
     app.state.templates = build_templates(settings)
     app.add_middleware(LocaleMiddleware, default_locale=settings.default_locale)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(site_routes.router)
+    app.include_router(site_routes.api_router)
     app.include_router(territory_routes.router)
     app.include_router(territory_api.router)
     return app

@@ -1,6 +1,7 @@
 """Engine, per-request session and the metadata naming convention shared by models and migrations."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,9 +48,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+SessionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+def session_factory(engine: Engine) -> SessionFactory:
+    """What opens database sessions for the app (requests, middleware); tests replace it."""
+    return lambda: Session(engine)
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; the route that writes commits once."""
-    with Session(request.app.state.engine) as session:
+    with request.app.state.session_factory() as session:
         yield session
 
 

@@ -3,6 +3,7 @@
 The request's language lives in a context variable set by LocaleMiddleware, so templates,
 error handlers and services all see it without passing it around."""
 
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from functools import lru_cache
@@ -37,8 +38,11 @@ def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
             continue
         with po_path.open("rb") as handle:
             catalog = read_po(handle, locale=po_path.parts[-3])
-        with mo_path.open("wb") as handle:
+        # Written aside then renamed: several workers may start at once, none must read half a file.
+        partial = mo_path.with_suffix(f".mo.{os.getpid()}")
+        with partial.open("wb") as handle:
             write_mo(handle, catalog)
+        os.replace(partial, mo_path)
         written.append(mo_path)
     return written
 

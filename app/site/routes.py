@@ -14,7 +14,8 @@ from app.core.settings import SUPPORTED_LOCALES
 from app.core.templating import render
 from app.territory import service as territory
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
+api_router = APIRouter()
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -56,7 +57,7 @@ def switch_language(
     return response
 
 
-@router.get("/healthz", tags=["health"], summary="The application and its database answer")
+@api_router.get("/healthz", tags=["health"], summary="The application and its database answer")
 def healthz(session: SessionDep) -> Response:
     try:
         session.connection().execute(text("SELECT 1"))

@@ -9,7 +9,7 @@ from app.core.db import SessionDep
 from app.core.templating import render
 from app.territory import service
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 COMMUNES_PER_PAGE = 20
 
@@ -39,6 +39,13 @@ def territory_page(
         session, text=q, epci_siren=selected_epci or None,
         limit=COMMUNES_PER_PAGE, offset=(page - 1) * COMMUNES_PER_PAGE,
     )
+    page_count = max(1, -(-results.total // COMMUNES_PER_PAGE))
+    if page > page_count:  # past the end (an old link): show the last page
+        page = page_count
+        results = service.search_communes(
+            session, text=q, epci_siren=selected_epci or None,
+            limit=COMMUNES_PER_PAGE, offset=(page - 1) * COMMUNES_PER_PAGE,
+        )
     epci_names = {row.epci.siren: row.epci.short_name or row.epci.name for row in epcis}
     return render(
         request, "territory/index.html", fragment="territory/_commune_results.html",
@@ -46,6 +53,6 @@ def territory_page(
         others=[row for row in epcis if not row.epci.is_signatory],
         epci_names=epci_names, epci_options=list(epci_names.items()),
         q=q, selected_epci=selected_epci, results=results, page=page,
-        page_count=max(1, -(-results.total // COMMUNES_PER_PAGE)),
+        page_count=page_count,
         commune_count=service.count_communes(session),
     )

@@ -1,0 +1,17 @@
+"""The only place that reads the wall clock. The app keeps it in app.state.clock, so tests can move time."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_now(request: Request) -> datetime:
+    return request.app.state.clock()
+
+
+NowDep = Annotated[datetime, Depends(get_now)]
