@@ -22,6 +22,9 @@ class DomainError(Exception):
 
     status_code = 400
     message = N_("La demande ne peut pas être traitée.")
+    # Names the kind of refusal in problem documents ("type": "/problems/<code>").
+    code: str | None = None
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
@@ -75,7 +78,11 @@ _DEFAULT_DETAILS = {
 
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    return _respond(request, exc.status_code, _(exc.message))
+    extra = {"type": f"/problems/{exc.code}"} if exc.code else {}
+    response = _respond(request, exc.status_code, _(exc.message), **extra)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +33,39 @@ def contrast_with_white(color: str) -> float:
     return 1.05 / (relative_luminance(color) + 0.05)
 
 
+class OidcProvider(BaseModel):
+    """One OpenID Connect provider, e.g. FranceConnect. Configured as a JSON list in CARREAU_OIDC_PROVIDERS."""
+
+    name: str = Field(pattern=r"^[a-z0-9-]{1,40}$")  # used in URLs: /auth/NAME/login
+    display_name: str
+    issuer: str
+    discovery_url: str = ""  # default: ISSUER/.well-known/openid-configuration
+    client_id: str
+    client_secret: SecretStr
+    scopes: str = "openid email profile"
+    acr_values: str | None = None  # FranceConnect: "eidas1"
+    accepted_acr: list[str] | None = None  # default: acr_values and the levels above it
+    # Trusted providers (FranceConnect) prove who the person is; residence is still declared.
+    trusted: bool = False
+    button: str = Field(default="generic", pattern=r"^(generic|franceconnect)$")
+    pkce: bool | None = None  # None: use PKCE when the provider announces S256
+
+    @property
+    def metadata_url(self) -> str:
+        return self.discovery_url or self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    @property
+    def acceptable_acr(self) -> list[str]:
+        if self.accepted_acr is not None:
+            return self.accepted_acr
+        if self.acr_values in EIDAS_LEVELS:
+            return EIDAS_LEVELS[EIDAS_LEVELS.index(self.acr_values) :]
+        return [self.acr_values] if self.acr_values else []
+
+
+EIDAS_LEVELS = ["eidas1", "eidas2", "eidas3"]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CARREAU_", env_file=".env", extra="ignore")
 
@@ -47,6 +80,27 @@ class Settings(BaseSettings):
     operator_contact_email: str = ""
     accessibility_status: AccessibilityStatus = AccessibilityStatus.none
     debug: bool = False
+
+    # Accounts and sessions
+    local_accounts_enabled: bool = True
+    oidc_providers: list[OidcProvider] = []
+    terms_version: str = "2026-11"
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    redis_url: str = ""  # sessions and rate limits go to Redis when set
+
+    # Mail: with no SMTP host, mails are written to the log (fine on a laptop, never in production)
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    mail_from: str = "Carreau <ne-pas-repondre@carreau.localhost>"
+
+    @property
+    def is_https(self) -> bool:
+        return self.base_url.startswith("https://")
 
     @field_validator("default_locale")
     @classmethod

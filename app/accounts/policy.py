@@ -1,0 +1,111 @@
+"""The one place that answers "may this person do this to that?".
+
+Routes, services and templates all ask `can(principal, action, target)`; each answer comes with
+the reason, in plain French, for a refusal. Later domains add their actions here."""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from app.accounts.models import Role, RoleGrant, User
+from app.core.i18n import N_
+
+
+class Action(StrEnum):
+    view_own_account = "account.view"
+    export_own_data = "account.export"
+    erase_own_account = "account.erase"
+    manage_own_tokens = "account.tokens"
+    verify_residence = "residents.verify"  # target: the resident (their commune decides)
+    grant_role = "roles.grant"
+    edit_axis = "axes.edit"
+    view_audit_log = "audit.view"
+    manage_consultations = "consultations.manage"  # target: Scope(axis_id=…, consultation_id=…)
+    view_participation_figures = "evaluation.view"  # target: Scope(axis_id=…, consultation_id=…)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What an action touches, for scoped roles: an axis, a consultation (within its axis), a commune."""
+
+    axis_id: int | None = None
+    consultation_id: int | None = None
+    commune_insee: str | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in person and their role grants, loaded once per request."""
+
+    user: User
+    grants: tuple[RoleGrant, ...] = field(default_factory=tuple)
+
+    @property
+    def id(self) -> int:
+        assert self.user.id is not None
+        return self.user.id
+
+    def has_role(self, role: Role, scope: Scope | None = None) -> bool:
+        """True when a grant of `role` covers `scope` (a platform-wide grant covers everything;
+        with no scope, any grant of that role counts)."""
+        for grant in self.grants:
+            if grant.role != role:
+                continue
+            if scope is None or grant.scope_key == "":
+                return True
+            if grant.axis_id is not None and grant.axis_id == scope.axis_id:
+                return True
+            if grant.consultation_id is not None and grant.consultation_id == scope.consultation_id:
+                return True
+            if grant.commune_insee is not None and grant.commune_insee == scope.commune_insee:
+                return True
+        return False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.has_role(Role.admin)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOWED = Decision(True)
+SIGN_IN_NEEDED = Decision(False, N_("Connectez-vous pour continuer."))
+NOT_YOURS = Decision(False, N_("Cet élément appartient à quelqu’un d’autre."))
+ADMINS_ONLY = Decision(False, N_("Seuls les administrateurs peuvent faire cela."))
+
+
+def can(principal: Principal | None, action: Action, target: object = None) -> Decision:
+    """Deny by default; every action names who may do it."""
+    if principal is None or principal.user.is_erased:
+        return SIGN_IN_NEEDED
+    if action in (Action.view_own_account, Action.export_own_data, Action.erase_own_account,
+                  Action.manage_own_tokens):
+        if target is None or (isinstance(target, User) and target.id == principal.user.id):
+            return ALLOWED
+        return NOT_YOURS
+    if principal.is_admin:
+        return ALLOWED
+    if action is Action.verify_residence:
+        commune = target.commune_insee if isinstance(target, User) else None
+        if commune and principal.has_role(Role.mediator, Scope(commune_insee=commune)):
+            return ALLOWED
+        return Decision(
+            False, N_("Seuls les médiateurs de la commune de cette personne peuvent vérifier sa résidence.")
+        )
+    if action is Action.manage_consultations:
+        scope = target if isinstance(target, Scope) else None
+        if scope is not None and principal.has_role(Role.moderator, scope):
+            return ALLOWED
+        return Decision(False, N_("Seuls les modérateurs de cet axe ou de cette consultation peuvent faire cela."))
+    if action is Action.view_participation_figures:
+        scope = target if isinstance(target, Scope) else None
+        if principal.has_role(Role.evaluator, scope) or (scope and principal.has_role(Role.moderator, scope)):
+            return ALLOWED
+        return Decision(False, N_("Seuls les évaluateurs peuvent consulter ces chiffres."))
+    return ADMINS_ONLY  # grant_role, edit_axis, view_audit_log
