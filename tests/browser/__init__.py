@@ -1,0 +1,1 @@
+"""Browser tests: headless Chromium (Debian's) driven by Playwright, pages checked with axe-core."""
