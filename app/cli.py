@@ -1,22 +1,74 @@
 """The `carreau` command: database migrations, seed data and the server."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from app.accounts import service as accounts
+from app.accounts.models import Role, User
+from app.core.clock import utcnow
 from app.core.db import make_engine
+from app.core.errors import DomainError
+from app.core.i18n import gettext
 from app.core.settings import PROJECT_ROOT, get_settings
 from app.territory import seed as territory_seed
+from app.territory.models import Axis
 
 cli = typer.Typer(help="Carreau, la plateforme de participation du Bassin minier.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 seed_cli = typer.Typer(help="Reference and demonstration data.", no_args_is_help=True)
+users_cli = typer.Typer(help="People and their roles.", no_args_is_help=True)
+tokens_cli = typer.Typer(help="Personal access tokens for the API.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
+cli.add_typer(users_cli, name="users")
+cli.add_typer(tokens_cli, name="tokens")
+
+AxisOption = Annotated[int | None, typer.Option("--axis", help="Scope: axis number (1-16)")]
+ConsultationOption = Annotated[int | None, typer.Option("--consultation", help="Scope: consultation id")]
+CommuneOption = Annotated[str | None, typer.Option("--commune", help="Scope: commune INSEE code")]
+
+
+@contextmanager
+def _database() -> Iterator[Session]:
+    """A session for one command: committed when the command succeeds, errors shown plainly."""
+    engine = make_engine(get_settings().database_url)
+    try:
+        with Session(engine) as session:
+            yield session
+            session.commit()
+    except DomainError as error:
+        messages = [gettext(error.message)]
+        for field_messages in getattr(error, "errors", {}).values():
+            messages.extend(gettext(m) for m in field_messages)
+        typer.echo("Error: " + " ".join(messages), err=True)
+        raise typer.Exit(code=1) from error
+    finally:
+        engine.dispose()
+
+
+def _user(session: Session, email: str) -> User:
+    user = accounts.find_by_email(session, email)
+    if user is None or user.is_erased:
+        typer.echo(f"Error: no account with the address {email}.", err=True)
+        raise typer.Exit(code=1)
+    return user
+
+
+def _axis_id(session: Session, number: int | None) -> int | None:
+    if number is None:
+        return None
+    axis = session.exec(select(Axis).where(Axis.number == number)).first()
+    if axis is None:
+        typer.echo(f"Error: there is no axis {number} (run `carreau seed territory`).", err=True)
+        raise typer.Exit(code=1)
+    return axis.id
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -61,6 +113,78 @@ def seed_territory() -> None:
 def seed_demo() -> None:
     """Everything a demonstration needs: the territory and axes (later: demo consultations)."""
     seed_territory()
+
+
+@users_cli.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument(help="E-mail address (also the sign-in name)")],
+    name: Annotated[str, typer.Option("--name", help="Display name")],
+    role: Annotated[Role, typer.Option("--role", help="Role to grant")] = Role.resident,
+    axis: AxisOption = None,
+    consultation: ConsultationOption = None,
+    commune: CommuneOption = None,
+    commune_of_residence: Annotated[str | None, typer.Option(help="INSEE code of the commune they live in")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read a password on standard input")] = False,
+) -> None:
+    """Create an account (its address counts as confirmed) and grant it a role."""
+    password = typer.get_text_stream("stdin").readline().rstrip("\n") if password_stdin else None
+    now = utcnow()
+    with _database() as session:
+        user = accounts.create_user(session, display_name=name, email=email, password=password,
+                                    is_email_confirmed=True, commune_insee=commune_of_residence, now=now)
+        if commune_of_residence:
+            user.verification_level = "declared"
+        if role is not Role.resident:
+            accounts.grant_role(session, user, role, now=now, axis_id=_axis_id(session, axis),
+                                consultation_id=consultation, commune_insee=commune)
+        typer.echo(f"Created account {user.id} for {user.email} ({role.value}).")
+
+
+@users_cli.command("grant")
+def users_grant(email: str, role: Role, axis: AxisOption = None, consultation: ConsultationOption = None,
+                commune: CommuneOption = None) -> None:
+    """Grant a role, for the whole platform or scoped to an axis, a consultation or a commune."""
+    with _database() as session:
+        user = _user(session, email)
+        accounts.grant_role(session, user, role, now=utcnow(), axis_id=_axis_id(session, axis),
+                            consultation_id=consultation, commune_insee=commune)
+        typer.echo(f"Granted {role.value} to {email}.")
+
+
+@users_cli.command("revoke")
+def users_revoke(email: str, role: Role, axis: AxisOption = None, consultation: ConsultationOption = None,
+                 commune: CommuneOption = None) -> None:
+    """Take a role back (same scope as it was granted with)."""
+    with _database() as session:
+        user = _user(session, email)
+        accounts.revoke_role(session, user, role, now=utcnow(), axis_id=_axis_id(session, axis),
+                             consultation_id=consultation, commune_insee=commune)
+        typer.echo(f"Revoked {role.value} from {email}.")
+
+
+@tokens_cli.command("create")
+def tokens_create(email: str, name: Annotated[str, typer.Option("--name", help="What the token is for")]) -> None:
+    """Create a personal access token; it is printed once and only its hash is kept."""
+    with _database() as session:
+        _, raw = accounts.create_access_token(session, _user(session, email), name=name, now=utcnow())
+        typer.echo(raw)
+
+
+@tokens_cli.command("list")
+def tokens_list(email: str) -> None:
+    """List someone's tokens (never their value)."""
+    with _database() as session:
+        for token in accounts.list_access_tokens(session, _user(session, email)):
+            state = "revoked" if token.revoked_at else "active"
+            typer.echo(f"{token.id}\t{token.prefix}…\t{token.name}\t{state}\tcreated {token.created_at:%Y-%m-%d}")
+
+
+@tokens_cli.command("revoke")
+def tokens_revoke(email: str, token_id: int) -> None:
+    """Revoke one of someone's tokens."""
+    with _database() as session:
+        accounts.revoke_access_token(session, _user(session, email), token_id, now=utcnow())
+        typer.echo(f"Revoked token {token_id}.")
 
 
 @cli.command("serve")

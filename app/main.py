@@ -1,12 +1,28 @@
 """The application: settings → engine, templates, middleware, routers, error handlers."""
 
-from fastapi import FastAPI
+from datetime import timedelta
+
+import redis
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.accounts import api as accounts_api
+from app.accounts import routes as accounts_routes
+from app.accounts.oidc import build_oauth
+from app.accounts.sessions import (
+    DatabaseSessionStore,
+    RedisSessionStore,
+    ServerSessionMiddleware,
+    SessionPolicy,
+    SessionStore,
+    cookie_name,
+)
 from app.core.clock import utcnow
+from app.core.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.core.db import make_engine, session_factory
 from app.core.errors import install_error_handlers
 from app.core.i18n import LocaleMiddleware, compile_catalogs
+from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.core.templating import STATIC_DIR, build_templates
 from app.site import routes as site_routes
@@ -15,7 +31,16 @@ from app.territory import routes as territory_routes
 
 API_DESCRIPTION = """API of Carreau, the citizen participation platform of the Bassin minier.
 
+Browsers authenticate with the session cookie and send the CSRF token in the `X-CSRF-Token`
+header on unsafe requests; programs send a personal access token (`Authorization: Bearer …`).
 Errors are `application/problem+json` (RFC 9457)."""
+
+
+def build_session_store(settings: Settings, app: FastAPI) -> SessionStore:
+    if settings.redis_url:
+        client = redis.Redis.from_url(settings.redis_url)
+        return RedisSessionStore(client, idle=timedelta(minutes=settings.session_idle_minutes))
+    return DatabaseSessionStore(lambda: app.state.session_factory())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,12 +53,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        dependencies=[Depends(verify_csrf)],
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
     app.state.clock = utcnow
     app.state.templates = build_templates(settings)
+    app.state.templates.env.globals["csrf_token"] = csrf_token
+    app.state.oauth = build_oauth(settings)
+    app.state.rate_limiter = RateLimiter(settings.redis_url)
+    app.state.session_store = build_session_store(settings, app)
+
+    # Added innermost first: locale, then the CSRF cookie, then the server-side session.
+    policy = SessionPolicy(
+        cookie_name=cookie_name(settings.is_https), secure=settings.is_https,
+        idle=timedelta(minutes=settings.session_idle_minutes),
+        absolute=timedelta(hours=settings.session_absolute_hours),
+    )
+    app.add_middleware(ServerSessionMiddleware, store=app.state.session_store, policy=policy, clock=utcnow)
+    app.add_middleware(CsrfCookieMiddleware, secure=settings.is_https)
     app.add_middleware(LocaleMiddleware, default_locale=settings.default_locale)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -41,4 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(site_routes.api_router)
     app.include_router(territory_routes.router)
     app.include_router(territory_api.router)
+    app.include_router(accounts_routes.router)
+    app.include_router(accounts_api.router)
     return app

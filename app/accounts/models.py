@@ -4,12 +4,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from app.core.db import UtcDateTime
 
 
 def _at(*, nullable: bool = True, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+    return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable, index=index))
 
 
 def _user_fk(*, nullable: bool = False, ondelete: str = "CASCADE", index: bool = True) -> Any:
@@ -64,7 +66,7 @@ class User(SQLModel, table=True):
     is_identity_verified: bool = Field(default=False)
     terms_version: str | None = Field(default=None, max_length=20)
     terms_accepted_at: datetime | None = _at()
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     last_sign_in_at: datetime | None = _at()
     erased_at: datetime | None = _at()
 
@@ -88,7 +90,7 @@ class OidcIdentity(SQLModel, table=True):
     provider: str = Field(max_length=40)
     issuer: str = Field(max_length=255)
     subject: str = Field(max_length=255)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     last_used_at: datetime | None = _at()
 
 
@@ -100,9 +102,9 @@ class UserSession(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     user_id: int | None = _user_fk(nullable=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_seen_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    last_seen_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
     user_agent: str | None = Field(default=None, max_length=200)
 
 
@@ -130,7 +132,7 @@ class RoleGrant(SQLModel, table=True):
     # "" for the whole platform, else "axis:3", "consultation:12" or "commune:62510": unique with NULLs too.
     scope_key: str = Field(default="", max_length=40)
     granted_by_id: int | None = _user_fk(nullable=True, ondelete="SET NULL", index=False)
-    granted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    granted_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
 class AccessToken(SQLModel, table=True):
@@ -143,7 +145,7 @@ class AccessToken(SQLModel, table=True):
     name: str = Field(max_length=80)
     token_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=12)  # shown in lists so the owner recognises it
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     last_used_at: datetime | None = _at()
     revoked_at: datetime | None = _at()
 
@@ -163,6 +165,6 @@ class AccountToken(SQLModel, table=True):
     user_id: int = _user_fk()
     kind: str = Field(sa_column=Column(String(20), nullable=False))
     token_hash: str = Field(max_length=64, unique=True)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     used_at: datetime | None = _at()

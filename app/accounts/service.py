@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -189,7 +189,7 @@ def issue_account_token(session: Session, user: User, kind: AccountTokenKind, *,
 
 def consume_account_token(session: Session, raw: str, kind: AccountTokenKind, *, now: datetime) -> User:
     token = session.exec(select(AccountToken).where(AccountToken.token_hash == digest(raw))).first()
-    if token is None or token.kind != kind or token.used_at is not None or _aware(token.expires_at) <= now:
+    if token is None or token.kind != kind or token.used_at is not None or token.expires_at <= now:
         raise InvalidLink()
     token.used_at = now
     session.add(token)
@@ -198,11 +198,6 @@ def consume_account_token(session: Session, raw: str, kind: AccountTokenKind, *,
         raise InvalidLink()
     session.flush()
     return user
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- local accounts
@@ -268,7 +263,7 @@ def reset_password(session: Session, sessions: SessionStore, raw: str, *, passwo
     session.add(user)
     session.flush()
     assert user.id is not None
-    sessions.delete_for_user(user.id)
+    sessions.delete_for_user(user.id, within=session)
     return user
 
 
@@ -284,7 +279,7 @@ def change_password(session: Session, sessions: SessionStore, user: User, *, cur
     session.add(user)
     session.flush()
     assert user.id is not None
-    sessions.delete_for_user(user.id, keep=keep_session)
+    sessions.delete_for_user(user.id, keep=keep_session, within=session)
 
 
 # --- OpenID Connect
@@ -544,8 +539,7 @@ def user_for_access_token(session: Session, raw: str, *, now: datetime) -> User 
     user = session.get(User, token.user_id)
     if user is None or user.is_erased:
         return None
-    last = _aware(token.last_used_at) if token.last_used_at else None
-    if last is None or now - last > timedelta(minutes=5):
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
         token.last_used_at = now
         session.add(token)
         session.flush()
@@ -556,7 +550,7 @@ def user_for_access_token(session: Session, raw: str, *, now: datetime) -> User 
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return _aware(moment).isoformat() if moment else None
+    return moment.isoformat() if moment else None
 
 
 def export_data(session: Session, sessions: SessionStore, user: User, *, now: datetime) -> dict[str, Any]:
@@ -617,4 +611,4 @@ def erase_account(session: Session, sessions: SessionStore, user: User, *, now: 
     audit.record(session, actor_id=user_id, actor_label="habitant·e (effacement)", action="account.erased",
                  target_type="user", target_id=user_id, now=now)
     session.flush()
-    sessions.delete_for_user(user_id)
+    sessions.delete_for_user(user_id, within=session)

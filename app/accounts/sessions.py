@@ -14,7 +14,7 @@ from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
 import anyio
-from sqlmodel import col, delete, select
+from sqlmodel import Session, col, delete, select
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 
@@ -43,7 +43,10 @@ class SessionStore(Protocol):
     def save(self, key: str, stored: StoredSession) -> None: ...
     def touch(self, key: str, last_seen_at: datetime) -> None: ...
     def delete(self, key: str) -> None: ...
-    def delete_for_user(self, user_id: int, *, keep: str | None = None) -> int: ...
+    def delete_for_user(self, user_id: int, *, keep: str | None = None, within: Session | None = None) -> int:
+        """Close every session of a person (but `keep`). A database store joins the transaction of
+        `within`, so the sessions go with the change that requires it (erasure, new password)."""
+        ...
     def list_for_user(self, user_id: int) -> list[tuple[str, StoredSession]]: ...
 
 
@@ -85,11 +88,13 @@ class DatabaseSessionStore:
             db.exec(delete(UserSession).where(col(UserSession.token_hash) == key))
             db.commit()
 
-    def delete_for_user(self, user_id: int, *, keep: str | None = None) -> int:
+    def delete_for_user(self, user_id: int, *, keep: str | None = None, within: Session | None = None) -> int:
+        query = delete(UserSession).where(col(UserSession.user_id) == user_id)
+        if keep:
+            query = query.where(col(UserSession.token_hash) != keep)
+        if within is not None:
+            return int(within.exec(query).rowcount or 0)
         with self.factory() as db:
-            query = delete(UserSession).where(col(UserSession.user_id) == user_id)
-            if keep:
-                query = query.where(col(UserSession.token_hash) != keep)
             result = db.exec(query)
             db.commit()
             return int(result.rowcount or 0)
@@ -164,7 +169,7 @@ class RedisSessionStore:
         if stored is not None and stored.user_id is not None:
             self.redis.srem(self._user_key(stored.user_id), key)
 
-    def delete_for_user(self, user_id: int, *, keep: str | None = None) -> int:
+    def delete_for_user(self, user_id: int, *, keep: str | None = None, within: Session | None = None) -> int:
         keys = [k.decode() if isinstance(k, bytes) else k for k in self.redis.smembers(self._user_key(user_id))]
         doomed = [k for k in keys if k != keep]
         if doomed:
@@ -191,7 +196,6 @@ class SessionState:
     stored: StoredSession | None
     user_id: int | None
     rotate: bool = False
-    cleared: bool = False
     new_token: str | None = field(default=None)
 
     @property
@@ -252,17 +256,15 @@ class ServerSessionMiddleware:
 
     async def _persist(self, state: SessionState, data: dict[str, Any], original: str, now: datetime,
                        headers: MutableHeaders, user_agent: str | None) -> None:
-        if state.cleared:
-            if state.token:
-                await anyio.to_thread.run_sync(self.store.delete, token_hash(state.token))
-            headers.append("set-cookie", self._cookie("", max_age=0))
-            return
+        had_cookie = state.token is not None
         if state.rotate and state.token:
             await anyio.to_thread.run_sync(self.store.delete, token_hash(state.token))
             state.token = None
         changed = state.rotate or json.dumps(data, sort_keys=True, default=str) != original
         if state.token is None:
             if not data and state.user_id is None:
+                if had_cookie:
+                    headers.append("set-cookie", self._cookie("", max_age=0))
                 return  # nothing worth a cookie
             state.new_token = secrets.token_urlsafe(32)
             stored = StoredSession(state.user_id, data, now, now, now + self.policy.absolute, user_agent)
@@ -306,9 +308,11 @@ def begin_user_session(connection: HTTPConnection, user_id: int) -> None:
 
 
 def end_session(connection: HTTPConnection) -> None:
+    """Sign out: the session is destroyed; what is written afterwards (e.g. the provider's logout
+    state) goes into a fresh anonymous session."""
     state = session_state(connection)
-    state.cleared = True
     state.user_id = None
+    state.rotate = True
     connection.scope["session"].clear()
 
 

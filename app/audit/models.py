@@ -3,8 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
+
+from app.core.db import UtcDateTime
 
 
 class AuditEntry(SQLModel, table=True):
@@ -13,7 +15,7 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entry"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
     # The actor's account; kept as a plain number so the entry survives whatever happens to it.
     actor_id: int | None = Field(default=None, index=True)
     actor_label: str = Field(max_length=200)

@@ -3,10 +3,11 @@
 import logging
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.i18n import N_
@@ -47,6 +48,16 @@ class Conflict(DomainError):
     message = N_("Cette action est en conflit avec l’état actuel.")
 
 
+class SignInRequired(DomainError):
+    """Pages send the visitor to the sign-in page and back; the API answers 401."""
+
+    status_code = 401
+    message = N_("Connectez-vous pour continuer.")
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": 'Bearer realm="carreau"'}
+
+
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -78,6 +89,12 @@ _DEFAULT_DETAILS = {
 
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, SignInRequired) and not is_api(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        location = "/connexion?" + urlencode({"next": target})
+        if request.headers.get("HX-Request") == "true":
+            return Response(status_code=204, headers={"HX-Redirect": location})
+        return RedirectResponse(location, status_code=303)
     extra = {"type": f"/problems/{exc.code}"} if exc.code else {}
     response = _respond(request, exc.status_code, _(exc.message), **extra)
     if exc.headers:

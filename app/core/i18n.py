@@ -62,8 +62,10 @@ def set_locale(locale: str) -> None:
     _current_locale.set(locale if locale in SUPPORTED_LOCALES else "fr")
 
 
-def gettext(message: str) -> str:
-    return translations_for(get_locale()).gettext(message)
+def gettext(message: str, **variables: object) -> str:
+    """The message in the request's language, with %(name)s placeholders filled in."""
+    text = translations_for(get_locale()).gettext(message)
+    return text % variables if variables else text
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:

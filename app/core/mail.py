@@ -18,7 +18,8 @@ def send_mail(settings: Settings, *, to: str, subject: str, body: str) -> None:
     message.set_content(body)
     if not settings.smtp_host:
         # Laptop mode (make run): no SMTP server, so the mail, links included, goes to the log.
-        logger.warning("No SMTP server configured (CARREAU_SMTP_HOST); mail not sent:\n%s", message)
+        logger.warning("No SMTP server configured (CARREAU_SMTP_HOST); mail not sent.\nTo: %s\nSubject: %s\n\n%s",
+                       to, subject, body)
         return
     context = ssl.create_default_context()
     if settings.smtp_ssl:

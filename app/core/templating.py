@@ -1,10 +1,13 @@
 """Jinja2 environment (autoescaped, i18n) and render(), which answers a page or an htmx fragment."""
 
 import hashlib
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -16,6 +19,7 @@ from app.core.i18n import N_
 from app.core.settings import PROJECT_ROOT, SUPPORTED_LOCALES, AccessibilityStatus, Settings
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
+PARIS = ZoneInfo("Europe/Paris")
 STATIC_DIR = PROJECT_ROOT / "static"
 
 
@@ -52,6 +56,9 @@ def build_templates(settings: Settings, directory: Path = TEMPLATES_DIR) -> Jinj
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["number"] = format_number
+    env.filters["datetime"] = format_moment
+    env.globals["pop_flash"] = pop_flash
+    env.globals["signed_in_name"] = signed_in_name
     env.globals.update(
         static_url=static_url,
         get_locale=i18n.get_locale,
@@ -72,6 +79,28 @@ def build_templates(settings: Settings, directory: Path = TEMPLATES_DIR) -> Jinj
 def format_number(value: int | float | None) -> str:
     """Numbers as the reader's language writes them (French: 32 920, English: 32,920)."""
     return "—" if value is None else format_decimal(value, locale=i18n.get_locale())
+
+
+def format_moment(value: datetime | None) -> str:
+    """A date and time as the reader's language writes them, in the platform's time zone."""
+    if value is None:
+        return "—"
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return format_datetime(aware, "medium", tzinfo=PARIS, locale=i18n.get_locale())
+
+
+def pop_flash(request: Request) -> dict[str, str] | None:
+    """The one-time message left by the previous request (e.g. after a redirect)."""
+    if "session" not in request.scope:
+        return None
+    return request.session.pop("flash", None)
+
+
+def signed_in_name(request: Request) -> str | None:
+    state = request.scope.get("carreau.session")
+    if state is None or state.user_id is None:
+        return None
+    return request.session.get("name") or "—"
 
 
 def wants_fragment(request: Request) -> bool:

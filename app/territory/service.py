@@ -92,5 +92,9 @@ def search_communes(
     return CommunePage(items=list(page), total=total, limit=limit, offset=offset)
 
 
+def get_commune(session: Session, insee_code: str) -> Commune | None:
+    return session.get(Commune, insee_code)
+
+
 def count_communes(session: Session) -> int:
     return session.exec(select(func.count()).select_from(Commune)).one()

@@ -1,0 +1,72 @@
+"""Who is asking: from a bearer token (programs) or the session cookie (browsers).
+
+Other domains' routes import these dependencies."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.accounts import service
+from app.accounts.models import User
+from app.accounts.policy import Principal
+from app.accounts.sessions import SessionStore, session_state
+from app.core.clock import NowDep
+from app.core.db import SessionDep
+from app.core.errors import SignInRequired
+from app.core.i18n import N_
+from app.core.ratelimit import RateLimiter
+
+TOKEN_RATE = "300/minute"
+
+
+class InvalidToken(SignInRequired):
+    message = N_("Ce jeton d’accès n’est pas valable (inconnu ou révoqué).")
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    return request.app.state.rate_limiter
+
+
+def get_session_store(request: Request) -> SessionStore:
+    return request.app.state.session_store
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+SessionStoreDep = Annotated[SessionStore, Depends(get_session_store)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def get_principal(request: Request, session: SessionDep, now: NowDep, limiter: RateLimiterDep) -> Principal | None:
+    """The signed-in person with their roles, or None for a visitor (computed once per request)."""
+    if hasattr(request.state, "principal"):
+        return request.state.principal
+    user: User | None = None
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        raw = authorization[7:].strip()
+        limiter.hit(TOKEN_RATE, "token", service.digest(raw)[:16])
+        user = service.user_for_access_token(session, raw, now=now)
+        if user is None:
+            raise InvalidToken()
+    else:
+        user_id = session_state(request).user_id
+        candidate = session.get(User, user_id) if user_id is not None else None
+        user = candidate if candidate is not None and not candidate.is_erased else None
+    principal = service.load_principal(session, user) if user is not None else None
+    request.state.principal = principal
+    return principal
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
+
+
+def require_principal(principal: OptionalPrincipal) -> Principal:
+    if principal is None:
+        raise SignInRequired()
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
