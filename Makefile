@@ -24,13 +24,17 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 	$(BIN)/python -c "from app.core.i18n import compile_catalogs; compile_catalogs()"
 
-# axe-core (and later the test OpenID provider) come from npm; without npm the browser tests skip.
+# axe-core and the test OpenID provider come from npm; without npm those tests skip.
 node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund && touch $@; \
 	else echo "npm not found: browser tests will be skipped (install Node.js and npm to run them)"; fi
 
+tests/oidc_provider/node_modules/.installed: tests/oidc_provider/package.json tests/oidc_provider/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd tests/oidc_provider && npm ci --silent --no-audit --no-fund && touch node_modules/.installed; \
+	else echo "npm not found: OpenID Connect tests will be skipped (install Node.js and npm to run them)"; fi
+
 install-dev: install $(VENV)/.installed-dev
-	@$(MAKE) --no-print-directory node_modules/.installed
+	@$(MAKE) --no-print-directory node_modules/.installed tests/oidc_provider/node_modules/.installed
 
 migrate: install
 	$(BIN)/carreau db upgrade

@@ -32,13 +32,17 @@ def _sign(secret: str, value: str) -> str:
 
 
 def csrf_token(connection: HTTPConnection) -> str:
-    """The token for this browser, to put in forms and in the htmx header."""
-    value = connection.scope.get("carreau.csrf_cookie") or connection.cookies.get(CSRF_COOKIE, "")
+    """The token for this browser, to put in forms and in the htmx header. A browser without the
+    cookie gets one with this answer (only pages that show a form need it)."""
+    value = connection.cookies.get(CSRF_COOKIE) or connection.scope.get("carreau.csrf_cookie")
+    if not value:
+        value = connection.scope["carreau.csrf_cookie"] = secrets.token_urlsafe(32)
     return _sign(connection.app.state.settings.secret_key, value)
 
 
 class CsrfCookieMiddleware:
-    """Gives each browser its random CSRF cookie (HttpOnly: scripts read the token from the page)."""
+    """Sets the random CSRF cookie when a page handed out a token for it (HttpOnly: scripts read
+    the token from the page)."""
 
     def __init__(self, app: Any, *, secure: bool) -> None:
         self.app = app
@@ -48,11 +52,9 @@ class CsrfCookieMiddleware:
         if scope["type"] != "http" or HTTPConnection(scope).cookies.get(CSRF_COOKIE):
             await self.app(scope, receive, send)
             return
-        value = secrets.token_urlsafe(32)
-        scope["carreau.csrf_cookie"] = value
-
         async def send_with_cookie(message: Any) -> None:
-            if message["type"] == "http.response.start":
+            value = scope.get("carreau.csrf_cookie")
+            if message["type"] == "http.response.start" and value:
                 attributes = "Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
                 MutableHeaders(scope=message).append("set-cookie", f"{CSRF_COOKIE}={value}; {attributes}")
             await send(message)
