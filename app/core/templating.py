@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments.fastapi import Jinja2Blocks
+from markupsafe import Markup, escape
 
 from app.core import i18n
 from app.core.i18n import N_
@@ -57,6 +58,7 @@ def build_templates(settings: Settings, directory: Path = TEMPLATES_DIR) -> Jinj
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["number"] = format_number
     env.filters["datetime"] = format_moment
+    env.filters["fr"] = in_french
     env.globals["pop_flash"] = pop_flash
     env.globals["signed_in_name"] = signed_in_name
     env.globals.update(
@@ -87,6 +89,14 @@ def format_moment(value: datetime | None) -> str:
         return "—"
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     return format_datetime(aware, "medium", tzinfo=PARIS, locale=i18n.get_locale())
+
+
+def in_french(text: str) -> Markup:
+    """Content that exists only in French (reference data, residents' text) keeps its language
+    for screen readers when the page is in another one (WCAG 3.1.2)."""
+    if i18n.get_locale() == "fr":
+        return escape(text)
+    return Markup('<span lang="fr">{}</span>').format(text)
 
 
 def pop_flash(request: Request) -> dict[str, str] | None:
