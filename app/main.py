@@ -21,6 +21,7 @@ from app.core.clock import utcnow
 from app.core.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.core.db import make_engine, session_factory
 from app.core.errors import install_error_handlers
+from app.core.headers import SecurityHeadersMiddleware, content_security_policy
 from app.core.i18n import LocaleMiddleware, compile_catalogs
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
@@ -74,8 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ServerSessionMiddleware, store=app.state.session_store, policy=policy, clock=utcnow)
     app.add_middleware(CsrfCookieMiddleware, secure=settings.is_https)
     app.add_middleware(LocaleMiddleware, default_locale=settings.default_locale)
+    csp = content_security_policy([provider.issuer for provider in settings.oidc_providers])
+    app.add_middleware(SecurityHeadersMiddleware, csp=csp, hsts=settings.is_https)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(site_routes.theme_router)
     app.include_router(site_routes.router)
     app.include_router(site_routes.api_router)
     app.include_router(territory_routes.router)

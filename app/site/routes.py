@@ -16,6 +16,7 @@ from app.territory import service as territory
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter()
+theme_router = APIRouter(include_in_schema=False)
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -64,3 +65,11 @@ def healthz(session: SessionDep) -> Response:
     except Exception:
         return problem(503, _("La base de données ne répond pas."), title="Service Unavailable")
     return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@theme_router.get("/theme.css", name="site:theme")
+def theme(request: Request) -> Response:
+    """The operator's colour as a stylesheet (inline styles are forbidden by our CSP)."""
+    color = request.app.state.settings.operator_color  # validated #rrggbb
+    return Response(f":root {{ --cr-primary: {color}; }}\n", media_type="text/css",
+                    headers={"Cache-Control": "public, max-age=3600"})

@@ -77,7 +77,10 @@ def operator_client(settings: Settings, session: Session) -> Iterator[TestClient
 def test_operator_settings_show_on_every_page(operator_client: TestClient) -> None:
     text = page_text(operator_client.get("/accessibilite"))
     assert "Participer à Lens" in text
-    assert "#1a4d8f" in text
+    assert 'href="/theme.css' in text  # the colour comes as a stylesheet: the CSP forbids inline styles
+    theme = operator_client.get("/theme.css")
+    assert theme.headers["content-type"].startswith("text/css")
+    assert "--cr-primary: #1a4d8f;" in theme.text
     assert "Accessibilité : partiellement conforme" in text
     assert "partiellement conforme avec le référentiel" in text
 
