@@ -104,8 +104,11 @@ def can(principal: Principal | None, action: Action, target: object = None) -> D
             return ALLOWED
         return Decision(False, N_("Seuls les modérateurs de cet axe ou de cette consultation peuvent faire cela."))
     if action is Action.view_participation_figures:
-        scope = target if isinstance(target, Scope) else None
-        if principal.has_role(Role.evaluator, scope) or (scope and principal.has_role(Role.moderator, scope)):
+        if isinstance(target, Scope):
+            if principal.has_role(Role.evaluator, target) or principal.has_role(Role.moderator, target):
+                return ALLOWED
+        # No target: the figures of the whole platform, which a scoped grant does not reach.
+        elif target is None and principal.has_role(Role.evaluator, Scope()):
             return ALLOWED
         return Decision(False, N_("Seuls les évaluateurs peuvent consulter ces chiffres."))
     return ADMINS_ONLY  # grant_role, edit_axis, view_audit_log
