@@ -232,7 +232,9 @@ def confirm_email(session: Session, raw: str, *, now: datetime) -> User:
 
 def authenticate(session: Session, *, email: str, password: str, now: datetime) -> User:
     user = find_by_email(session, email) if email else None
-    if user is None or user.is_erased or not verify_password(password, user.password_hash if user else None):
+    # Always verify (a dummy hash when there is no account): the time taken must not reveal accounts.
+    password_ok = verify_password(password, user.password_hash if user else None)
+    if user is None or user.is_erased or not password_ok:
         raise InvalidCredentials()
     if not user.is_email_confirmed:
         raise EmailNotConfirmed()
