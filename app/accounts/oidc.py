@@ -23,6 +23,7 @@ from app.core.settings import OidcProvider, Settings
 
 logger = logging.getLogger("carreau.oidc")
 SIGNED_ALGORITHMS = ["ES256", "RS256"]  # never HS*, never "none"
+ACCESS_TOKEN_LEEWAY_S = 5
 
 
 class OidcLoginFailed(DomainError):
@@ -43,8 +44,11 @@ def build_oauth(settings: Settings) -> OAuth:
             client_id=provider.client_id,
             client_secret=provider.client_secret.get_secret_value(),
             server_metadata_url=provider.metadata_url,
+            # leeway: Authlib treats an access token as expired `leeway` seconds early (60 by
+            # default), and FranceConnect's and ProConnect's live only 60 s: with the default,
+            # every userinfo call would be refused before it is made.
             client_kwargs={"scope": provider.scopes, "token_endpoint_auth_method": "client_secret_post",
-                           "timeout": 10},
+                           "timeout": 10, "leeway": ACCESS_TOKEN_LEEWAY_S},
         )
     return oauth
 
