@@ -184,8 +184,10 @@ async def oidc_callback(request: Request, name: str, now: NowDep) -> Response:
 @router.get("/auth/{name}/logged-out", name="accounts:oidc_logged_out")
 async def oidc_logged_out(request: Request, name: str) -> Response:
     provider = oidc.provider_named(_settings(request), name)
-    await oidc.check_logout_return(request.app.state.oauth, provider, request)
-    flash(request, _("Vous êtes déconnecté·e, ici et chez %(provider)s.", provider=provider.display_name))
+    if await oidc.check_logout_return(request.app.state.oauth, provider, request):
+        flash(request, _("Vous êtes déconnecté·e, ici et chez %(provider)s.", provider=provider.display_name))
+    else:  # a return we did not ask for: say only what is sure
+        flash(request, _("Vous êtes déconnecté·e."))
     return _redirect("/")
 
 
