@@ -416,7 +416,7 @@ def sign_out_everywhere(request: Request, principal: CurrentPrincipal, store: Se
 def create_token(request: Request, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
                  store: SessionStoreDep, name: Annotated[str, Form(max_length=200)] = "") -> Response:
     try:
-        _, raw = service.create_access_token(session, principal.user, name=name, now=now)
+        _token, raw = service.create_access_token(session, principal.user, name=name, now=now)
     except service.InvalidInput as error:
         return _account_page(request, session, principal, store, status_code=422,
                              errors={f: [_(m) for m in ms] for f, ms in error.errors.items()})
