@@ -375,6 +375,9 @@ def update_profile(request: Request, session: SessionDep, now: NowDep, principal
                    birth_year: Annotated[str, Form(max_length=4)] = "") -> Response:
     year = int(birth_year) if birth_year.strip().isdigit() else None
     try:
+        if birth_year.strip() and year is None:  # mistyped: say so rather than erase the known year
+            message = _("Saisissez une année de naissance valide, par exemple 1985.")
+            raise service.InvalidInput({"birth_year": [message]})
         service.update_profile(session, principal.user, display_name=display_name, commune_insee=commune,
                                birth_year=year, now=now)
     except service.InvalidInput as error:
