@@ -51,6 +51,8 @@ def get_principal(request: Request, session: SessionDep, now: NowDep, limiter: R
         user = service.user_for_access_token(session, raw, now=now)
         if user is None:
             raise InvalidToken()
+        # The token's last use must be kept even when the route only reads (and never commits).
+        session.commit()
     else:
         user_id = session_state(request).user_id
         candidate = session.get(User, user_id) if user_id is not None else None
