@@ -129,3 +129,56 @@ def app(settings: Settings, session: Session) -> Iterator[FastAPI]:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client
+
+
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 (aiosmtpd, no TLS) that keeps what it receives, parsed with
+    the modern email policy: headers are decoded and get_content() undoes quoted-printable."""
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.messages: list = []  # email.message.EmailMessage
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls its handler's handle_DATA
+        from email import message_from_bytes, policy
+
+        content = envelope.content.replace(b"\r\n", b"\n")  # the wire's CRLF, as Python text has it
+        self.messages.append(message_from_bytes(content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """What Settings need to send their mail here: settings.model_copy(update=server.settings)."""
+        return {"smtp_host": self.host, "smtp_port": self.port, "smtp_starttls": False, "smtp_ssl": False}
+
+    def pop(self):  # -> email.message.EmailMessage
+        """The one message received since the last pop (fails if there are none or several)."""
+        assert len(self.messages) == 1, f"expected one mail, got {len(self.messages)}"
+        return self.messages.pop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """`smtp_server.messages` collects every mail sent to it during the test."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    server = SmtpServer()
+    for attempt in range(3):  # another process may take the free port before we bind it
+        with socket.socket() as probe:
+            probe.bind((server.host, 0))
+            server.port = probe.getsockname()[1]
+        controller = Controller(server, hostname=server.host, port=server.port, ready_timeout=5)
+        try:
+            controller.start()
+            break
+        except OSError:
+            if attempt == 2:
+                raise
+    try:
+        yield server
+    finally:
+        controller.stop()
