@@ -41,7 +41,7 @@ def build_session_store(settings: Settings, app: FastAPI) -> SessionStore:
     if settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url)
         return RedisSessionStore(client, idle=timedelta(minutes=settings.session_idle_minutes))
-    return DatabaseSessionStore(lambda: app.state.session_factory())
+    return DatabaseSessionStore(lambda write=False: app.state.session_factory(write=write))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -25,7 +25,6 @@ from tests.support import (
     isolated_session,
     migrate,
     postgres_base_url,
-    sqlite_transactions,
     use_session,
     worker_id,
 )
@@ -93,8 +92,6 @@ def engine(database_url: str) -> Iterator[Engine]:
     """The worker's database: migrated to head, with the territory and the axes."""
     engine = make_engine(database_url)
     try:
-        if engine.dialect.name == "sqlite":
-            sqlite_transactions(engine)
         migrate(engine)
         with Session(engine) as session:
             load_territory(session)

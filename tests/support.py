@@ -5,7 +5,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -13,7 +13,7 @@ from alembic import command
 from fastapi import FastAPI
 from httpx2 import Response
 from psycopg import sql
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -77,19 +77,6 @@ def drop_database(base_url: str, name: str) -> None:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def sqlite_transactions(engine: Engine) -> None:
-    """Let SQLAlchemy emit BEGIN itself, so SAVEPOINTs and transactional DDL work on pysqlite
-    (https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#sqlite-transactions)."""
-
-    @event.listens_for(engine, "connect")
-    def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
-
-
 def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
     """Run Alembic on `engine`'s database, on a connection of ours (no logging reconfiguration)."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
@@ -125,7 +112,7 @@ def use_session(app: FastAPI, session: Session) -> None:
         yield session
 
     app.dependency_overrides[get_session] = _session
-    app.state.session_factory = lambda: nullcontext(session)
+    app.state.session_factory = lambda **_options: nullcontext(session)
 
 
 # Reading HTML answers: assert on behaviour and stable text, not on markup.

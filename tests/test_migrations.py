@@ -18,7 +18,6 @@ from tests.support import (
     drop_database,
     migrate,
     postgres_base_url,
-    sqlite_transactions,
     worker_id,
 )
 
@@ -31,7 +30,6 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
     """An engine on a new, empty database (not the shared, migrated one)."""
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        sqlite_transactions(engine)
         yield engine
         engine.dispose()
         return

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from http.cookies import SimpleCookie
 from typing import Any, Protocol
 
@@ -40,7 +41,10 @@ class StoredSession:
 
 class SessionStore(Protocol):
     def load(self, key: str) -> StoredSession | None: ...
-    def save(self, key: str, stored: StoredSession) -> None: ...
+    def save(self, key: str, stored: StoredSession, *, create: bool = True) -> None:
+        """Write a session. With create=False only an existing one is updated: a session revoked
+        while one of its requests was running must stay revoked."""
+        ...
     def touch(self, key: str, last_seen_at: datetime) -> None: ...
     def delete(self, key: str) -> None: ...
     def delete_for_user(self, user_id: int, *, keep: str | None = None, within: Session | None = None) -> int:
@@ -62,11 +66,14 @@ class DatabaseSessionStore:
             return StoredSession(row.user_id, dict(row.data), row.created_at, row.last_seen_at, row.expires_at,
                                  row.user_agent)
 
-    def save(self, key: str, stored: StoredSession) -> None:
-        with self.factory() as db:
-            row = db.get(UserSession, key) or UserSession(token_hash=key, created_at=stored.created_at,
-                                                          last_seen_at=stored.last_seen_at,
-                                                          expires_at=stored.expires_at)
+    def save(self, key: str, stored: StoredSession, *, create: bool = True) -> None:
+        with self.factory(write=True) as db:
+            row = db.get(UserSession, key)
+            if row is None:
+                if not create:
+                    return
+                row = UserSession(token_hash=key, created_at=stored.created_at, last_seen_at=stored.last_seen_at,
+                                  expires_at=stored.expires_at)
             row.user_id = stored.user_id
             row.data = stored.data
             row.last_seen_at = stored.last_seen_at
@@ -76,7 +83,7 @@ class DatabaseSessionStore:
             db.commit()
 
     def touch(self, key: str, last_seen_at: datetime) -> None:
-        with self.factory() as db:
+        with self.factory(write=True) as db:
             row = db.get(UserSession, key)
             if row is not None:
                 row.last_seen_at = last_seen_at
@@ -84,7 +91,7 @@ class DatabaseSessionStore:
                 db.commit()
 
     def delete(self, key: str) -> None:
-        with self.factory() as db:
+        with self.factory(write=True) as db:
             db.exec(delete(UserSession).where(col(UserSession.token_hash) == key))
             db.commit()
 
@@ -94,7 +101,7 @@ class DatabaseSessionStore:
             query = query.where(col(UserSession.token_hash) != keep)
         if within is not None:
             return int(within.exec(query).rowcount or 0)
-        with self.factory() as db:
+        with self.factory(write=True) as db:
             result = db.exec(query)
             db.commit()
             return int(result.rowcount or 0)
@@ -150,7 +157,11 @@ class RedisSessionStore:
         raw = self.redis.get(self._key(key))
         return None if raw is None else self._parse(raw)
 
-    def save(self, key: str, stored: StoredSession) -> None:
+    def save(self, key: str, stored: StoredSession, *, create: bool = True) -> None:
+        if not create:
+            # SET … XX: only if the session still exists (it may have been revoked meanwhile).
+            self.redis.set(self._key(key), self._dump(stored), ex=self._ttl(stored), xx=True)
+            return
         pipe = self.redis.pipeline()
         pipe.set(self._key(key), self._dump(stored), ex=self._ttl(stored))
         if stored.user_id is not None:
@@ -161,7 +172,7 @@ class RedisSessionStore:
         stored = self.load(key)
         if stored is not None:
             stored.last_seen_at = last_seen_at
-            self.save(key, stored)
+            self.save(key, stored, create=False)
 
     def delete(self, key: str) -> None:
         stored = self.load(key)
@@ -277,7 +288,7 @@ class ServerSessionMiddleware:
             state.stored.data = data
             state.stored.user_id = state.user_id
             state.stored.last_seen_at = now
-            await anyio.to_thread.run_sync(self.store.save, key, state.stored)
+            await anyio.to_thread.run_sync(partial(self.store.save, key, state.stored, create=False))
         elif now - state.stored.last_seen_at >= TOUCH_EVERY:
             await anyio.to_thread.run_sync(self.store.touch, key, now)
 

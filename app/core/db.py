@@ -1,10 +1,10 @@
 """Engine, per-request session and the metadata naming convention shared by models and migrations."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
@@ -53,6 +53,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -60,6 +61,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver, begins transactions (see _sqlite_begin): SAVEPOINTs then work.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -68,18 +71,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-SessionFactory = Callable[[], AbstractContextManager[Session]]
+def _sqlite_begin(connection: Any) -> None:
+    """Writing transactions take SQLite's write lock at BEGIN (IMMEDIATE): two writers then queue
+    (busy timeout) instead of failing when one finds its snapshot outdated by the other."""
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class SessionFactory(Protocol):
+    def __call__(self, *, write: bool = False) -> AbstractContextManager[Session]: ...
 
 
 def session_factory(engine: Engine) -> SessionFactory:
     """What opens database sessions for the app (requests, middleware); tests replace it."""
-    return lambda: Session(engine)
+    writer = engine.execution_options(sqlite_immediate=True)
+
+    def open_session(*, write: bool = False) -> Session:
+        # Objects stay readable after the one commit of a request, without a new query.
+        session = Session(writer if write else engine, expire_on_commit=False)
+        if write:
+            # Only the first transaction needs the write lock up front; whatever the request
+            # reads after its commit must not hold that lock while the response goes out.
+            event.listen(session, "after_commit", _read_only_afterwards, once=True)
+            event.listen(session, "after_rollback", _read_only_afterwards, once=True)
+        return session
+
+    def _read_only_afterwards(session: Session) -> None:
+        session.bind = engine
+
+    return open_session
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; the route that writes commits once."""
-    with request.app.state.session_factory() as session:
+    """One session per request; the route that writes commits once. Requests that may write
+    open a writing transaction from the start."""
+    with request.app.state.session_factory(write=request.method in UNSAFE_METHODS) as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session closes when the route returns, before the response goes out, so no
+# transaction (nor SQLite's write lock) outlives the route while middleware finishes the answer.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

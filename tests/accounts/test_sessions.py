@@ -496,7 +496,6 @@ def test_account_page_lists_open_sessions(browsers: tuple[User, list[TestClient]
     assert sessions_table.count("cette session") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="a revoked session is written back by a request that was already running")
 def test_session_revoked_during_one_of_its_requests_stays_revoked(
     app: FastAPI, browsers: tuple[User, list[TestClient], TestClient], session: Session,
 ) -> None:
