@@ -126,8 +126,8 @@ class RoleGrant(SQLModel, table=True):
     user_id: int = _user_fk()
     role: str = Field(max_length=16)
     axis_id: int | None = Field(default=None, foreign_key="axis.id")
-    # The consultation table comes with the participation domain; its foreign key is added there.
-    consultation_id: int | None = None
+    # Named by table, not imported: accounts sit below the consultations domain.
+    consultation_id: int | None = Field(default=None, foreign_key="consultation.id", ondelete="CASCADE")
     commune_insee: str | None = Field(default=None, foreign_key="commune.insee_code", max_length=5)
     # "" for the whole platform, else "axis:3", "consultation:12" or "commune:62510": unique with NULLs too.
     scope_key: str = Field(default="", max_length=40)

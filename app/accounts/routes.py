@@ -449,14 +449,14 @@ def download_data(session: SessionDep, now: NowDep, principal: CurrentPrincipal,
 
 @router.get("/compte/supprimer", response_class=HTMLResponse, name="accounts:erase")
 def erase_page(request: Request, principal: CurrentPrincipal) -> Response:
-    return render(request, "accounts/erase.html", errors={})
+    return render(request, "accounts/erase.html", confirmation="", errors={})
 
 
 @router.post("/compte/supprimer", response_class=HTMLResponse)
 def erase(request: Request, session: SessionDep, now: NowDep, principal: CurrentPrincipal, store: SessionStoreDep,
           confirmation: Annotated[str, Form(max_length=50)] = "") -> Response:
     if confirmation.strip().upper() != _("SUPPRIMER"):
-        return render(request, "accounts/erase.html", status_code=422,
+        return render(request, "accounts/erase.html", status_code=422, confirmation=confirmation,
                       errors={"confirmation": [_("Écrivez SUPPRIMER pour confirmer.")]})
     service.erase_account(session, store, principal.user, now=now)
     session.commit()

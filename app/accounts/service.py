@@ -472,8 +472,13 @@ def grant_role(session: Session, user: User, role: Role, *, now: datetime, actor
     grant = RoleGrant(user_id=user.id, role=role, axis_id=axis_id, consultation_id=consultation_id,
                       commune_insee=commune_insee, scope_key=key, granted_by_id=actor.id if actor else None,
                       granted_at=now)
-    session.add(grant)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(grant)
+            session.flush()
+    except IntegrityError as error:  # the axis, consultation or commune does not exist
+        message = N_("Ce périmètre n’existe pas (axe, consultation ou commune inconnu).")
+        raise InvalidInput({"scope": [message]}) from error
     audit.record(session, actor_id=actor.id if actor else None,
                  actor_label=display_name_of(actor.user) if actor else "carreau (ligne de commande)",
                  action="role.granted", target_type="user", target_id=user.id, now=now,

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     local_accounts_enabled: bool = True
     oidc_providers: list[OidcProvider] = []
     terms_version: str = "2026-11"
+    reports_to_hide: int = Field(default=3, ge=1)  # reports that hide an item until a moderator decides
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
     redis_url: str = ""  # sessions and rate limits go to Redis when set

@@ -13,6 +13,7 @@ from app.accounts import service
 from app.accounts.models import AccountTokenKind, Role, User, VerificationLevel
 from app.audit import service as audit
 from app.territory.models import Axis
+from tests.factories import make_consultation
 
 LIEVIN, LENS = "62510", "62498"
 PROBLEM = "application/problem+json"
@@ -57,7 +58,8 @@ def test_me(client: TestClient, session: Session, app: FastAPI) -> None:
     user = person(session, app)
     service.grant_role(session, user, Role.mediator, now=now(app), commune_insee=LIEVIN)
     service.grant_role(session, user, Role.evaluator, now=now(app), axis_id=axis_id(session, 3))
-    service.grant_role(session, user, Role.moderator, now=now(app), consultation_id=12)
+    consultation = make_consultation(session)
+    service.grant_role(session, user, Role.moderator, now=now(app), consultation_id=consultation.id)
     service.grant_role(session, user, Role.admin, now=now(app))
     response = client.get("/api/v1/me", headers=bearer(session, app, user))
     assert response.status_code == 200
@@ -71,7 +73,7 @@ def test_me(client: TestClient, session: Session, app: FastAPI) -> None:
             {"role": "admin", "axis": None, "consultation": None, "commune": None},
             {"role": "evaluator", "axis": axis_id(session, 3), "consultation": None, "commune": None},
             {"role": "mediator", "axis": None, "consultation": None, "commune": LIEVIN},
-            {"role": "moderator", "axis": None, "consultation": 12, "commune": None},
+            {"role": "moderator", "axis": None, "consultation": consultation.id, "commune": None},
         ],
     }
 

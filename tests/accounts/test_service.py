@@ -27,6 +27,7 @@ from app.audit.models import AuditEntry
 from app.core.errors import Forbidden, NotFound
 from app.core.settings import OidcProvider
 from app.territory.models import Axis
+from tests.factories import make_consultation
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 LIEVIN, LENS = "62510", "62498"
@@ -254,13 +255,14 @@ def test_access_token_of_an_erased_account_no_longer_works(session: Session) -> 
 def test_grant_roles_with_each_scope(session: Session) -> None:
     user = person(session)
     axis = axis_id(session, 3)
+    consultation = make_consultation(session)
     grants = [
         service.grant_role(session, user, Role.admin, now=NOW),
         service.grant_role(session, user, Role.moderator, now=NOW, axis_id=axis),
-        service.grant_role(session, user, Role.evaluator, now=NOW, consultation_id=12),
+        service.grant_role(session, user, Role.evaluator, now=NOW, consultation_id=consultation.id),
         service.grant_role(session, user, Role.mediator, now=NOW, commune_insee=LIEVIN),
     ]
-    assert [g.scope_key for g in grants] == ["", f"axis:{axis}", "consultation:12", f"commune:{LIEVIN}"]
+    assert [g.scope_key for g in grants] == ["", f"axis:{axis}", f"consultation:{consultation.id}", f"commune:{LIEVIN}"]
     assert all(g.granted_by_id is None and g.granted_at == NOW for g in grants)
     assert user.id is not None
     assert [g.role for g in service.grants_of(session, user.id)] == ["admin", "evaluator", "mediator", "moderator"]

@@ -1,0 +1,275 @@
+"""Consultations: create, change, publish, list and read; who may take part."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlmodel import Session, col, select
+
+from app.accounts.models import User
+from app.accounts.policy import Action, Decision, Principal, Scope, can
+from app.audit import service as audit
+from app.consultations import policy
+from app.consultations.models import PHASES_IN_ORDER, Consultation, ConsultationStatus, Phase, ScopeKind
+from app.consultations.phases import phase_at
+from app.consultations.schemas import ConsultationIn, ConsultationPatch, PhasesIn, RulesIn, ScopeIn
+from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.i18n import N_, gettext
+from app.territory.models import Axis, Commune, Epci
+from app.territory.search import fold
+
+
+class ConsultationNotFound(NotFound):
+    message = N_("Cette consultation n’existe pas.")
+
+
+class InvalidConsultation(Conflict):
+    status_code = 422
+    message = N_("Cette consultation n’est pas valable.")
+
+
+class RulesFrozen(Conflict):
+    code = "rules-frozen"
+    message = N_("Le vote a commencé : la méthode de vote et les règles ne peuvent plus changer.")
+
+
+def scope_of(consultation: Consultation) -> Scope:
+    return Scope(axis_id=consultation.axis_id, consultation_id=consultation.id)
+
+
+def scope_name(session: Session, consultation: Consultation) -> str:
+    """Who the consultation is for, in words: "tout le Bassin minier", an EPCI, a commune."""
+    if consultation.scope_kind == ScopeKind.epci and consultation.scope_code:
+        epci = session.get(Epci, consultation.scope_code)
+        return epci.name if epci else consultation.scope_code
+    if consultation.scope_kind == ScopeKind.commune and consultation.scope_code:
+        commune = session.get(Commune, consultation.scope_code)
+        return commune.name if commune else consultation.scope_code
+    return gettext("tout le Bassin minier")
+
+
+def check_eligibility(session: Session, user: User | None, consultation: Consultation, *, now: datetime) -> Decision:
+    commune = session.get(Commune, user.commune_insee) if user is not None and user.commune_insee else None
+    return policy.eligibility(user, consultation, commune=commune, scope_name=scope_name(session, consultation),
+                              now=now)
+
+
+def can_manage(principal: Principal | None, consultation: Consultation) -> bool:
+    return bool(can(principal, Action.manage_consultations, scope_of(consultation)))
+
+
+def get(session: Session, consultation_id: int, *, principal: Principal | None = None) -> Consultation:
+    """A consultation the asker may see: published or archived ones for everyone, drafts for their moderators."""
+    consultation = session.get(Consultation, consultation_id)
+    if consultation is None:
+        raise ConsultationNotFound()
+    if consultation.status == ConsultationStatus.draft and not can_manage(principal, consultation):
+        raise ConsultationNotFound()
+    return consultation
+
+
+def get_by_slug(session: Session, slug: str, *, principal: Principal | None = None) -> Consultation:
+    consultation = session.exec(select(Consultation).where(Consultation.slug == slug)).first()
+    if consultation is None:
+        raise ConsultationNotFound()
+    return get(session, consultation.id or 0, principal=principal)
+
+
+@dataclass(frozen=True)
+class ConsultationList:
+    items: list[Consultation]
+    total: int
+
+
+def _phase_condition(phase: Phase, now: datetime) -> Any:
+    c = Consultation
+    nexts = {
+        Phase.information: c.proposals_starts_at, Phase.proposals: c.voting_starts_at,
+        Phase.voting: c.results_starts_at, Phase.results: c.follow_up_starts_at,
+    }
+    if phase == Phase.upcoming:
+        return col(c.information_starts_at) > now
+    if phase == Phase.closed:
+        return col(c.follow_up_ends_at).is_not(None) & (col(c.follow_up_ends_at) <= now)
+    start = {
+        Phase.information: c.information_starts_at, Phase.proposals: c.proposals_starts_at,
+        Phase.voting: c.voting_starts_at, Phase.results: c.results_starts_at,
+        Phase.follow_up: c.follow_up_starts_at,
+    }[phase]
+    condition = col(start) <= now
+    if phase in nexts:
+        condition = condition & (col(nexts[phase]) > now)
+    else:
+        condition = condition & (col(c.follow_up_ends_at).is_(None) | (col(c.follow_up_ends_at) > now))
+    return condition
+
+
+def list_published(session: Session, *, now: datetime, axis_id: int | None = None, phase: Phase | None = None,
+                   scope_kind: str | None = None, limit: int = 50, offset: int = 0) -> ConsultationList:
+    """Published (and archived) consultations, those open to participation first, then the most recent."""
+    query = select(Consultation).where(
+        col(Consultation.status).in_([ConsultationStatus.published, ConsultationStatus.archived])
+    )
+    if axis_id is not None:
+        query = query.where(Consultation.axis_id == axis_id)
+    if phase is not None:
+        query = query.where(_phase_condition(phase, now))
+    if scope_kind:
+        query = query.where(Consultation.scope_kind == scope_kind)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    open_now = (col(Consultation.proposals_starts_at) <= now) & (col(Consultation.results_starts_at) > now)
+    ordering = case((open_now & (Consultation.status == ConsultationStatus.published), 0), else_=1)
+    items = session.exec(
+        query.order_by(ordering, col(Consultation.voting_starts_at).desc(), col(Consultation.id))
+        .limit(limit).offset(offset)
+    )
+    return ConsultationList(list(items), total)
+
+
+def _slug_for(session: Session, title: str) -> str:
+    base = "-".join(fold(title).split())[:100] or "consultation"
+    slug, n = base, 1
+    while session.exec(select(Consultation.id).where(Consultation.slug == slug)).first() is not None:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _axis_by_number(session: Session, number: int) -> Axis:
+    axis = session.exec(select(Axis).where(Axis.number == number)).first()
+    if axis is None:
+        raise InvalidConsultation(N_("Cet axe n’existe pas."))
+    return axis
+
+
+def _apply_scope(session: Session, consultation: Consultation, scope: ScopeIn) -> None:
+    if scope.kind == ScopeKind.basin:
+        code = None
+    elif scope.kind == ScopeKind.epci:
+        if not scope.code or session.get(Epci, scope.code) is None:
+            raise InvalidConsultation(N_("Indiquez le SIREN d’une intercommunalité du territoire."))
+        code = scope.code
+    else:
+        if not scope.code or session.get(Commune, scope.code) is None:
+            raise InvalidConsultation(N_("Indiquez le code INSEE d’une commune du territoire."))
+        code = scope.code
+    consultation.scope_kind = scope.kind
+    consultation.scope_code = code
+
+
+def _apply_phases(consultation: Consultation, phases: PhasesIn) -> None:
+    consultation.information_starts_at = phases.information.start
+    consultation.proposals_starts_at = phases.proposals.start
+    consultation.voting_starts_at = phases.voting.start
+    consultation.results_starts_at = phases.results.start
+    consultation.follow_up_starts_at = phases.follow_up.start
+    consultation.follow_up_ends_at = phases.follow_up.end
+
+
+def _apply_rules(consultation: Consultation, method: str, rules: RulesIn) -> None:
+    if method == "budget" and not rules.budget_total:
+        raise InvalidConsultation(N_("Un budget participatif a besoin d’un budget total."))
+    consultation.voting_method = method
+    consultation.max_supports = rules.max_supports
+    consultation.min_age = rules.min_age
+    consultation.required_verification = rules.required_verification
+    consultation.results_hidden_until_end = rules.results_hidden_until_end
+    consultation.budget_total = rules.budget_total
+
+
+def _snapshot(consultation: Consultation) -> dict[str, Any]:
+    return {
+        key: (value.isoformat() if isinstance(value, datetime) else value)
+        for key, value in consultation.model_dump(
+            exclude={"body", "summary", "easy_read_summary", "easy_read_rules"}
+        ).items()
+    }
+
+
+def create(session: Session, principal: Principal, data: ConsultationIn, *, now: datetime) -> Consultation:
+    """Create a consultation on an axis; moderators of that axis and admins only."""
+    axis = _axis_by_number(session, data.axis)
+    if not can(principal, Action.manage_consultations, Scope(axis_id=axis.id)):
+        raise Forbidden(can(principal, Action.manage_consultations, Scope(axis_id=axis.id)).reason)
+    consultation = Consultation(
+        slug=_slug_for(session, data.title), title=data.title, summary=data.summary, body=data.body,
+        easy_read_summary=data.easy_read_summary, easy_read_rules=data.easy_read_rules, axis_id=axis.id or 0,
+        information_starts_at=data.phases.information.start, proposals_starts_at=data.phases.proposals.start,
+        voting_starts_at=data.phases.voting.start, results_starts_at=data.phases.results.start,
+        follow_up_starts_at=data.phases.follow_up.start, status=data.status, created_at=now, updated_at=now,
+        created_by_id=principal.id,
+    )
+    _apply_scope(session, consultation, data.scope)
+    _apply_phases(consultation, data.phases)
+    _apply_rules(consultation, data.voting_method, data.rules)
+    session.add(consultation)
+    session.flush()
+    audit.record(session, actor_id=principal.id, actor_label=principal.user.display_name or "", now=now,
+                 action="consultation.created", target_type="consultation", target_id=consultation.id,
+                 after=_snapshot(consultation))
+    return consultation
+
+
+def update(session: Session, principal: Principal, consultation: Consultation, changes: ConsultationPatch, *,
+           now: datetime) -> Consultation:
+    """Change a consultation. Once voting has started, its method and rules are frozen; dates may move."""
+    if not can_manage(principal, consultation):
+        raise Forbidden(can(principal, Action.manage_consultations, scope_of(consultation)).reason)
+    before = _snapshot(consultation)
+    fields = changes.model_dump(exclude_unset=True)
+    if consultation.first_vote_at is not None and ({"voting_method", "rules", "scope"} & fields.keys()):
+        changed_method = changes.voting_method is not None and changes.voting_method != consultation.voting_method
+        changed_rules = changes.rules is not None and changes.rules.model_dump() != RulesIn(
+            max_supports=consultation.max_supports, min_age=consultation.min_age,
+            required_verification=consultation.required_verification,
+            results_hidden_until_end=consultation.results_hidden_until_end,
+            budget_total=consultation.budget_total).model_dump()
+        changed_scope = changes.scope is not None and (
+            changes.scope.kind != consultation.scope_kind or changes.scope.code != consultation.scope_code)
+        if changed_method or changed_rules or changed_scope:
+            raise RulesFrozen()
+    for name in ("title", "summary", "body", "easy_read_summary", "easy_read_rules", "status"):
+        if name in fields:
+            setattr(consultation, name, fields[name])
+    if changes.scope is not None:
+        _apply_scope(session, consultation, changes.scope)
+    if changes.phases is not None:
+        _apply_phases(consultation, changes.phases)
+    if changes.voting_method is not None or changes.rules is not None:
+        rules = changes.rules or RulesIn(
+            max_supports=consultation.max_supports, min_age=consultation.min_age,
+            required_verification=consultation.required_verification,
+            results_hidden_until_end=consultation.results_hidden_until_end, budget_total=consultation.budget_total)
+        _apply_rules(consultation, changes.voting_method or consultation.voting_method, rules)
+    consultation.updated_at = now
+    session.add(consultation)
+    session.flush()
+    audit.record(session, actor_id=principal.id, actor_label=principal.user.display_name or "", now=now,
+                 action="consultation.updated", target_type="consultation", target_id=consultation.id,
+                 before=before, after=_snapshot(consultation))
+    return consultation
+
+
+def mark_first_vote(session: Session, consultation: Consultation, *, now: datetime) -> None:
+    """Freeze the rules at the first vote (one UPDATE, safe under concurrency)."""
+    if consultation.first_vote_at is None:
+        session.execute(
+            Consultation.__table__.update()  # type: ignore[attr-defined]
+            .where(Consultation.__table__.c.id == consultation.id, Consultation.__table__.c.first_vote_at.is_(None))
+            .values(first_vote_at=now)
+        )
+
+
+def phases_of(consultation: Consultation) -> dict[str, dict[str, datetime | None]]:
+    starts = consultation.phase_starts()
+    result: dict[str, dict[str, datetime | None]] = {}
+    for index, phase in enumerate(PHASES_IN_ORDER):
+        last = index + 1 == len(PHASES_IN_ORDER)
+        end = consultation.follow_up_ends_at if last else starts[PHASES_IN_ORDER[index + 1]]
+        result[phase.value] = {"start": starts[phase], "end": end}
+    return result
+
+
+def current_phase(consultation: Consultation, now: datetime) -> Phase:
+    return phase_at(consultation, now)

@@ -1,0 +1,368 @@
+"""Proposals and comments: submit, edit, withdraw, list, search; comment, reply, edit, delete."""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.accounts.models import User
+from app.accounts.policy import Principal
+from app.accounts.service import display_name_of, export_section
+from app.consultations import service as consultations
+from app.consultations.models import Consultation, VotingMethod
+from app.consultations.policy import phase_allows
+from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.i18n import N_
+from app.core.markdown import render_markdown
+from app.proposals.models import (
+    MAX_COMMENT_DEPTH,
+    PUBLIC_STATES,
+    VISIBLE_STATES,
+    Comment,
+    CommentState,
+    Proposal,
+    ProposalState,
+)
+from app.proposals.schemas import CommentDraft, CommentPatch, ProposalDraft, ProposalPatch
+from app.proposals.search import matching_ids, search_text_of
+from app.territory.models import Commune
+
+SORTS = ("random", "supports", "recent", "comments")
+MAX_PAGE = 100
+
+
+class ProposalNotFound(NotFound):
+    message = N_("Cette proposition n’existe pas.")
+
+
+class CommentNotFound(NotFound):
+    message = N_("Ce commentaire n’existe pas.")
+
+
+class PhaseClosed(Conflict):
+    code = "phase-closed"
+
+
+class NotEligible(Forbidden):
+    code = "not-eligible"
+
+
+class NotTheAuthor(Forbidden):
+    code = "not-author"
+    message = N_("Seul son auteur ou son autrice peut modifier ce contenu.")
+
+
+class EditLocked(Conflict):
+    code = "edit-locked"
+    message = N_(
+        "Cette proposition ne peut plus être modifiée : "
+        "la phase de propositions est close ou elle a déjà reçu des votes."
+    )
+
+
+class InvalidProposal(Conflict):
+    status_code = 422
+    code = "invalid"
+
+
+class CannotComment(Conflict):
+    code = "cannot-comment"
+    message = N_("On ne peut pas commenter cette proposition.")
+
+
+WithdrawalHook = Callable[[Session, Proposal, datetime], None]
+_withdrawal_hooks: list[WithdrawalHook] = []
+
+
+def on_withdrawal(hook: WithdrawalHook) -> WithdrawalHook:
+    """Register what another domain must do when a proposal is withdrawn (e.g. give supports back)."""
+    _withdrawal_hooks.append(hook)
+    return hook
+
+
+def _is_moderator(principal: Principal | None, consultation: Consultation) -> bool:
+    return consultations.can_manage(principal, consultation)
+
+
+def can_see(principal: Principal | None, proposal: Proposal, consultation: Consultation) -> bool:
+    if proposal.state in PUBLIC_STATES:
+        return True
+    if principal is not None and principal.id == proposal.author_id:
+        return True  # authors see their pending or hidden proposals, with the reason
+    return _is_moderator(principal, consultation)
+
+
+def get(session: Session, proposal_id: int, *, principal: Principal | None = None) -> Proposal:
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise ProposalNotFound()
+    consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+    if not can_see(principal, proposal, consultation):
+        raise ProposalNotFound()
+    return proposal
+
+
+def _check_commune(session: Session, code: str | None) -> None:
+    if code is not None and session.get(Commune, code) is None:
+        raise InvalidProposal(N_("Cette commune ne fait pas partie du territoire."))
+
+
+def submit(session: Session, principal: Principal, consultation: Consultation, draft: ProposalDraft, *,
+           now: datetime, channel: str = "online") -> Proposal:
+    """Submit a proposal: only in the proposals phase, only by an eligible resident."""
+    allowed = phase_allows(consultation, "propose", now)
+    if not allowed:
+        raise PhaseClosed(allowed.reason)
+    eligible = consultations.check_eligibility(session, principal.user, consultation, now=now)
+    if not eligible:
+        raise NotEligible(eligible.reason)
+    _check_commune(session, draft.commune)
+    if consultation.voting_method == VotingMethod.budget and draft.estimated_cost is None:
+        raise InvalidProposal(N_("Indiquez un coût estimé : cette consultation est un budget participatif."))
+    proposal = Proposal(
+        consultation_id=consultation.id or 0, author_id=principal.id, title=draft.title, body=draft.body,
+        body_html=render_markdown(draft.body), search_text=search_text_of(draft.title, draft.body),
+        commune_insee=draft.commune, estimated_cost=draft.estimated_cost, channel=channel,
+        state=ProposalState.pending if consultation.is_premoderated else ProposalState.published,
+        created_at=now, updated_at=now,
+    )
+    session.add(proposal)
+    session.flush()
+    return proposal
+
+
+def can_edit(principal: Principal | None, proposal: Proposal, consultation: Consultation, now: datetime) -> bool:
+    return (
+        principal is not None and principal.id == proposal.author_id
+        and proposal.state in (ProposalState.published, ProposalState.pending)
+        and proposal.first_vote_at is None and proposal.supports_count == 0
+        and bool(phase_allows(consultation, "propose", now))
+    )
+
+
+def edit(session: Session, principal: Principal, proposal: Proposal, patch: ProposalPatch, *,
+         now: datetime) -> Proposal:
+    """Only its author, only in the proposals phase, only before anyone votes on it."""
+    if principal.id != proposal.author_id:
+        raise NotTheAuthor()
+    consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+    if not can_edit(principal, proposal, consultation, now):
+        raise EditLocked()
+    changes = patch.model_dump(exclude_unset=True)
+    if "commune" in changes:
+        _check_commune(session, patch.commune)
+        proposal.commune_insee = patch.commune
+    if patch.title is not None:
+        proposal.title = patch.title
+    if patch.body is not None:
+        proposal.body = patch.body
+        proposal.body_html = render_markdown(patch.body)
+    if "estimated_cost" in changes:
+        if consultation.voting_method == VotingMethod.budget and patch.estimated_cost is None:
+            raise InvalidProposal(N_("Indiquez un coût estimé : cette consultation est un budget participatif."))
+        proposal.estimated_cost = patch.estimated_cost
+    proposal.search_text = search_text_of(proposal.title, proposal.body)
+    proposal.updated_at = now
+    session.add(proposal)
+    session.flush()
+    return proposal
+
+
+def withdraw(session: Session, principal: Principal, proposal: Proposal, *, now: datetime) -> Proposal:
+    """The author withdraws it, at any time: it stays visible as withdrawn, its votes stop counting."""
+    if principal.id != proposal.author_id:
+        raise NotTheAuthor()
+    if proposal.state == ProposalState.withdrawn:
+        return proposal
+    proposal.state = ProposalState.withdrawn
+    proposal.withdrawn_at = now
+    proposal.updated_at = now
+    session.add(proposal)
+    session.flush()
+    for hook in _withdrawal_hooks:
+        hook(session, proposal, now)
+    return proposal
+
+
+@dataclass(frozen=True)
+class ProposalRow:
+    proposal: Proposal
+    author_name: str
+
+
+@dataclass(frozen=True)
+class ProposalList:
+    items: list[ProposalRow]
+    total: int
+    limit: int
+    offset: int
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randrange(1, 2**31 - 1)
+
+
+def list_proposals(session: Session, consultation: Consultation, *, q: str = "", commune: str | None = None,
+                   state: str | None = None, sort: str = "random", seed: int = 1, limit: int = 20,
+                   offset: int = 0) -> ProposalList:
+    """Public proposals of a consultation, filtered, sorted and paged in SQL (one query for the
+    page, one for the count). The random order is a hash of the id and the visitor's seed, so it
+    stays the same while they browse."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(Proposal, User).join(User, col(User.id) == Proposal.author_id).where(
+        Proposal.consultation_id == consultation.id
+    )
+    if state in {s.value for s in PUBLIC_STATES}:
+        query = query.where(Proposal.state == state)
+    else:
+        query = query.where(col(Proposal.state).in_(PUBLIC_STATES))
+    if commune:
+        query = query.where(Proposal.commune_insee == commune)
+    ids = matching_ids(session, q) if q else None
+    if ids is not None:
+        query = query.where(col(Proposal.id).in_(ids))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    if sort == "supports":
+        ordering: list[Any] = [col(Proposal.supports_count).desc(), col(Proposal.id)]
+    elif sort == "recent":
+        ordering = [col(Proposal.created_at).desc(), col(Proposal.id).desc()]
+    elif sort == "comments":
+        ordering = [col(Proposal.comments_count).desc(), col(Proposal.id)]
+    else:
+        # Multiplicative hashing modulo a prime: a fair shuffle, the same for a given seed.
+        ordering = [(col(Proposal.id) * 2654435761 + seed % 2147483647) % 4294967291, col(Proposal.id)]
+    rows = session.exec(query.order_by(*ordering).limit(limit).offset(max(0, offset)))
+    return ProposalList([ProposalRow(p, display_name_of(u)) for p, u in rows], total, limit, max(0, offset))
+
+
+def counts_by_state(session: Session, consultation: Consultation) -> dict[str, int]:
+    rows = session.exec(
+        select(Proposal.state, func.count()).where(Proposal.consultation_id == consultation.id)
+        .group_by(col(Proposal.state))
+    )
+    return dict(rows.all())
+
+
+# --- comments
+
+
+@dataclass
+class CommentNode:
+    comment: Comment
+    author_name: str | None  # None once deleted or hidden
+    replies: list["CommentNode"] = field(default_factory=list)
+
+
+def comment_tree(session: Session, proposal: Proposal, *, principal: Principal | None = None) -> list[CommentNode]:
+    """All comments of a proposal as a tree, oldest first, in one query. Deleted or hidden ones
+    keep their place (replies hang on them) without their text."""
+    rows = session.exec(
+        select(Comment, User).join(User, col(User.id) == Comment.author_id)
+        .where(Comment.proposal_id == proposal.id).order_by(col(Comment.created_at), col(Comment.id))
+    )
+    nodes: dict[int, CommentNode] = {}
+    roots: list[CommentNode] = []
+    for comment, author in rows:
+        shown = comment.state == CommentState.published
+        node = CommentNode(comment, display_name_of(author) if shown else None)
+        nodes[comment.id or 0] = node
+        parent = nodes.get(comment.parent_id or 0)
+        (parent.replies if parent else roots).append(node)
+    return roots
+
+
+def _check_can_comment(session: Session, principal: Principal, proposal: Proposal) -> None:
+    if proposal.state not in VISIBLE_STATES:
+        raise CannotComment()
+    if principal.user.commune_insee is None:
+        raise CannotComment(N_("Indiquez d’abord votre commune de résidence, depuis votre compte."))
+
+
+def add_comment(session: Session, principal: Principal, proposal: Proposal, draft: CommentDraft, *,
+                now: datetime) -> Comment:
+    _check_can_comment(session, principal, proposal)
+    depth = 0
+    if draft.parent_id is not None:
+        parent = session.get(Comment, draft.parent_id)
+        if parent is None or parent.proposal_id != proposal.id:
+            raise CommentNotFound()
+        if parent.depth >= MAX_COMMENT_DEPTH:
+            raise CannotComment(N_("On ne peut pas répondre plus loin dans cette discussion."))
+        depth = parent.depth + 1
+    comment = Comment(proposal_id=proposal.id or 0, parent_id=draft.parent_id, depth=depth, author_id=principal.id,
+                      body=draft.body, body_html=render_markdown(draft.body), created_at=now, updated_at=now)
+    session.add(comment)
+    _bump_comments(session, proposal, +1)
+    session.flush()
+    return comment
+
+
+def _bump_comments(session: Session, proposal: Proposal, delta: int) -> None:
+    # One UPDATE: concurrent comments never lose a count.
+    session.execute(
+        Proposal.__table__.update()  # type: ignore[attr-defined]
+        .where(Proposal.__table__.c.id == proposal.id)
+        .values(comments_count=Proposal.__table__.c.comments_count + delta)
+    )
+    session.expire(proposal, ["comments_count"])
+
+
+def get_comment(session: Session, comment_id: int, *, principal: Principal | None = None) -> Comment:
+    comment = session.get(Comment, comment_id)
+    if comment is None:
+        raise CommentNotFound()
+    get(session, comment.proposal_id, principal=principal)  # the proposal must be visible
+    return comment
+
+
+def edit_comment(session: Session, principal: Principal, comment: Comment, patch: CommentPatch, *,
+                 now: datetime) -> Comment:
+    if comment.author_id != principal.id:
+        raise NotTheAuthor()
+    if comment.state != CommentState.published:
+        raise CannotComment(N_("Ce commentaire ne peut plus être modifié."))
+    comment.body = patch.body
+    comment.body_html = render_markdown(patch.body)
+    comment.updated_at = now
+    session.add(comment)
+    session.flush()
+    return comment
+
+
+def delete_comment(session: Session, principal: Principal, comment: Comment, *, now: datetime) -> Comment:
+    """The author deletes it; "commentaire supprimé" stays where replies hang."""
+    if comment.author_id != principal.id:
+        raise NotTheAuthor()
+    if comment.state == CommentState.deleted:
+        return comment
+    was_counted = comment.state == CommentState.published
+    comment.state = CommentState.deleted
+    comment.body = ""
+    comment.body_html = ""
+    comment.updated_at = now
+    session.add(comment)
+    if was_counted:
+        proposal = session.get(Proposal, comment.proposal_id)
+        assert proposal is not None
+        _bump_comments(session, proposal, -1)
+    session.flush()
+    return comment
+
+
+@export_section("proposals")
+def _export_proposals(session: Session, user_id: int) -> list[dict[str, Any]]:
+    rows = session.exec(select(Proposal).where(Proposal.author_id == user_id).order_by(col(Proposal.created_at)))
+    return [{"id": p.id, "consultation_id": p.consultation_id, "title": p.title, "body": p.body, "state": p.state,
+             "commune_insee": p.commune_insee, "estimated_cost": p.estimated_cost,
+             "created_at": p.created_at.isoformat()} for p in rows]
+
+
+@export_section("comments")
+def _export_comments(session: Session, user_id: int) -> list[dict[str, Any]]:
+    rows = session.exec(select(Comment).where(Comment.author_id == user_id).order_by(col(Comment.created_at)))
+    return [{"id": c.id, "proposal_id": c.proposal_id, "parent_id": c.parent_id, "body": c.body, "state": c.state,
+             "created_at": c.created_at.isoformat()} for c in rows]

@@ -1,0 +1,215 @@
+"""Supports (voting method `support`): add, withdraw, count what remains.
+
+The rules hold in the database: a unique constraint makes a support count once whatever the
+retries, and a conditional UPDATE of the resident's participation row enforces `max_supports`
+under concurrent requests, on SQLite and PostgreSQL alike."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from app.accounts.policy import Principal
+from app.accounts.service import export_section, on_erasure
+from app.audit import service as audit
+from app.consultations import service as consultations
+from app.consultations.models import Consultation, VotingMethod
+from app.consultations.policy import phase_allows
+from app.core.errors import Conflict, Forbidden
+from app.core.i18n import N_
+from app.proposals import service as proposals
+from app.proposals.models import VISIBLE_STATES, Proposal
+from app.voting.models import Channel, Participation, SupportVote
+
+
+class VotingClosed(Conflict):
+    code = "voting-closed"
+
+
+class NotEligible(Forbidden):
+    code = "not-eligible"
+
+
+class SupportLimitReached(Conflict):
+    code = "support-limit-reached"
+    message = N_(
+        "Vous avez utilisé tous vos soutiens pour cette consultation. "
+        "Retirez-en un pour soutenir une autre proposition."
+    )
+
+
+class NotSupportable(Conflict):
+    code = "not-supportable"
+    message = N_("Cette proposition ne peut pas recevoir de soutien.")
+
+
+class WrongMethod(Conflict):
+    code = "wrong-method"
+    message = N_("Cette consultation ne se vote pas par soutiens.")
+
+
+@dataclass(frozen=True)
+class SupportState:
+    supported: bool
+    supports: int  # the proposal's count
+    remaining: int | None  # the resident's supports left in this consultation; None: no limit
+
+
+def _participation(session: Session, consultation: Consultation, voter_id: int) -> Participation | None:
+    return session.exec(
+        select(Participation).where(Participation.consultation_id == consultation.id,
+                                    Participation.voter_id == voter_id)
+    ).first()
+
+
+def remaining_supports(session: Session, consultation: Consultation, voter_id: int | None) -> int | None:
+    if not consultation.max_supports:
+        return None
+    if voter_id is None:
+        return consultation.max_supports
+    row = _participation(session, consultation, voter_id)
+    return consultation.max_supports - (row.supports_used if row else 0)
+
+
+def supported_ids(session: Session, voter_id: int | None, proposal_ids: list[int]) -> set[int]:
+    """Which of these proposals the resident supports (one query for a whole page)."""
+    if voter_id is None or not proposal_ids:
+        return set()
+    rows = session.exec(select(SupportVote.proposal_id).where(
+        SupportVote.voter_id == voter_id, col(SupportVote.proposal_id).in_(proposal_ids)))
+    return set(rows)
+
+
+def _find(session: Session, proposal: Proposal, voter_id: int) -> SupportVote | None:
+    return session.exec(
+        select(SupportVote).where(SupportVote.proposal_id == proposal.id, SupportVote.voter_id == voter_id)
+    ).first()
+
+
+def _state(session: Session, proposal: Proposal, consultation: Consultation, voter_id: int) -> SupportState:
+    session.refresh(proposal, ["supports_count"])
+    return SupportState(_find(session, proposal, voter_id) is not None, proposal.supports_count,
+                        remaining_supports(session, consultation, voter_id))
+
+
+def _check(session: Session, principal: Principal, proposal: Proposal, consultation: Consultation,
+           now: datetime) -> None:
+    if consultation.voting_method != VotingMethod.support:
+        raise WrongMethod()
+    allowed = phase_allows(consultation, "vote", now)
+    if not allowed:
+        raise VotingClosed(allowed.reason)
+    eligible = consultations.check_eligibility(session, principal.user, consultation, now=now)
+    if not eligible:
+        raise NotEligible(eligible.reason)
+
+
+def _ensure_participation(session: Session, consultation_id: int, voter_id: int) -> None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Participation.__table__)  # type: ignore[arg-type]
+        .values(consultation_id=consultation_id, voter_id=voter_id, supports_used=0)
+        .on_conflict_do_nothing(index_elements=["consultation_id", "voter_id"])
+    )
+
+
+def add_support(session: Session, principal: Principal, proposal: Proposal, *, now: datetime,
+                channel: Channel = Channel.online, mediator: Principal | None = None) -> SupportState:
+    """Support a proposal: voting phase only, eligible residents only, at most `max_supports` per
+    consultation. Idempotent: a repeat, or a concurrent twin, changes nothing."""
+    consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+    _check(session, principal, proposal, consultation, now)
+    if proposal.state not in VISIBLE_STATES:
+        raise NotSupportable()
+    voter_id = principal.id
+    if _find(session, proposal, voter_id) is not None:
+        return _state(session, proposal, consultation, voter_id)
+    try:
+        with session.begin_nested():
+            _ensure_participation(session, consultation.id or 0, voter_id)
+            take = (
+                update(Participation)
+                .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id)
+                .values(supports_used=Participation.supports_used + 1)
+            )
+            if consultation.max_supports:
+                take = take.where(col(Participation.supports_used) < consultation.max_supports)
+            taken = session.execute(take)
+            if taken.rowcount == 0:
+                raise SupportLimitReached()
+            session.add(SupportVote(proposal_id=proposal.id or 0, consultation_id=consultation.id or 0,
+                                    voter_id=voter_id, channel=channel, cast_at=now))
+            session.flush()
+            session.execute(
+                update(Proposal).where(col(Proposal.id) == proposal.id)
+                .values(supports_count=Proposal.supports_count + 1)
+            )
+            session.execute(
+                update(Proposal).where(col(Proposal.id) == proposal.id, col(Proposal.first_vote_at).is_(None))
+                .values(first_vote_at=now)
+            )
+            consultations.mark_first_vote(session, consultation, now=now)
+    except IntegrityError:
+        # A concurrent request of the same resident won the race; theirs is the vote.
+        if _find(session, proposal, voter_id) is None:
+            raise
+    if channel == Channel.assisted and mediator is not None:
+        audit.record(session, actor_id=mediator.id, actor_label=mediator.user.display_name or "",
+                     action="support.added", target_type="proposal", target_id=proposal.id, now=now,
+                     after={"voter_id": voter_id}, channel=channel)
+    return _state(session, proposal, consultation, voter_id)
+
+
+def withdraw_support(session: Session, principal: Principal, proposal: Proposal, *, now: datetime) -> SupportState:
+    """Take a support back, during the voting phase only. Idempotent."""
+    consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+    _check(session, principal, proposal, consultation, now)
+    voter_id = principal.id
+    with session.begin_nested():
+        removed = session.execute(
+            delete(SupportVote).where(col(SupportVote.proposal_id) == proposal.id,
+                                      col(SupportVote.voter_id) == voter_id)
+        )
+        if removed.rowcount:
+            session.execute(
+                update(Proposal).where(col(Proposal.id) == proposal.id)
+                .values(supports_count=Proposal.supports_count - 1)
+            )
+            session.execute(
+                update(Participation)
+                .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id)
+                .values(supports_used=Participation.supports_used - 1)
+            )
+    return _state(session, proposal, consultation, voter_id)
+
+
+@proposals.on_withdrawal
+def _give_supports_back(session: Session, proposal: Proposal, now: datetime) -> None:
+    """A withdrawn proposal's supporters get their support back to use elsewhere."""
+    supporters = select(SupportVote.voter_id).where(
+        SupportVote.proposal_id == proposal.id, col(SupportVote.voter_id).is_not(None)
+    )
+    session.execute(
+        update(Participation)
+        .where(col(Participation.consultation_id) == proposal.consultation_id,
+               col(Participation.voter_id).in_(supporters))
+        .values(supports_used=Participation.supports_used - 1)
+    )
+
+
+@on_erasure
+def _unlink_votes(session: Session, user_id: int, now: datetime) -> None:
+    """Erasure: the votes stay counted, nothing links them to the person any more."""
+    session.execute(update(SupportVote).where(col(SupportVote.voter_id) == user_id).values(voter_id=None))
+    session.execute(delete(Participation).where(col(Participation.voter_id) == user_id))
+
+
+@export_section("supports")
+def _export_supports(session: Session, user_id: int) -> list[dict[str, object]]:
+    rows = session.exec(select(SupportVote).where(SupportVote.voter_id == user_id).order_by(col(SupportVote.cast_at)))
+    return [{"proposal_id": v.proposal_id, "consultation_id": v.consultation_id, "channel": v.channel,
+             "cast_at": v.cast_at.isoformat()} for v in rows]
