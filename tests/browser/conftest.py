@@ -4,6 +4,7 @@ The server runs in a subprocess on a free port with its own SQLite database in a
 folder, migrated and seeded as an operator would (`carreau db upgrade`, `carreau seed demo`).
 Chromium is Debian's (/usr/bin/chromium): Playwright never downloads a browser here."""
 
+import itertools
 import os
 import socket
 import subprocess
@@ -11,13 +12,20 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, Response, sync_playwright
+from sqlmodel import Session
 
+from app.accounts import service as accounts
+from app.core.clock import utcnow
+from app.core.db import make_engine
+from app.core.settings import Settings
 from tests.browser.checks import AXE_SCRIPT, PROJECT_ROOT, PageProblems
 from tests.support import unavailable
 
@@ -209,3 +217,57 @@ def page_without_js(browser: Browser, live_server: str, page_problems: PageProbl
     finally:
         context.close()
     page_problems.assert_none()
+
+
+# --- Accounts on the live server (tests/browser/test_accounts.py)
+
+RESIDENT_PASSWORD = "trois petits chats dans la cour"
+TERMS_VERSION = Settings.model_fields["terms_version"].default  # the live server's: it has no CARREAU_TERMS_VERSION
+
+
+@dataclass(frozen=True)
+class Resident:
+    """A person who can sign in on the live server with their address and password."""
+
+    email: str
+    password: str
+    name: str
+
+
+@pytest.fixture(scope="session")
+def live_database_url(live_server: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The live server's database: the one in the folder `live_server` made for this session."""
+    # `mktemp` numbers the folder (carreau-var0) and links carreau-varcurrent to it.
+    folders = sorted({db.parent.resolve() for db in tmp_path_factory.getbasetemp().glob("carreau-var*/carreau.db")})
+    if len(folders) != 1:
+        pytest.fail(f"expected the live server's one database folder, found {folders}", pytrace=False)
+    return _server_env(folders[0])["CARREAU_DATABASE_URL"]
+
+
+@pytest.fixture(scope="session")
+def create_resident(live_database_url: str) -> Iterator[Callable[..., Resident]]:
+    """Make an account on the live server as `carreau users create EMAIL --name NAME --password-stdin
+    [--commune-of-residence INSEE]` does (confirmed address), in-process for speed; `onboarded`
+    also accepts the terms as the person would on /compte/bienvenue (the CLI leaves that to them)."""
+    engine = make_engine(live_database_url)
+    numbers = itertools.count(1)
+
+    def create(*, name: str = "Camille", commune: str | None = "62510", onboarded: bool = True) -> Resident:
+        email = f"habitant{next(numbers)}.{uuid.uuid4().hex[:8]}@example.org"
+        now = utcnow()
+        with Session(engine) as session:
+            user = accounts.create_user(session, display_name=name, email=email, password=RESIDENT_PASSWORD,
+                                        is_email_confirmed=True, commune_insee=commune, now=now)
+            if commune:
+                user.verification_level = "declared"
+                if onboarded:
+                    accounts.complete_onboarding(session, user, commune_insee=commune, birth_year=None,
+                                                 accepts_terms=True, terms_version=TERMS_VERSION,
+                                                 now=now)
+            session.commit()
+        return Resident(email=email, password=RESIDENT_PASSWORD, name=name)
+
+    try:
+        yield create
+    finally:
+        engine.dispose()
