@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlmodel import Session, select
 
+import app.models  # noqa: F401  (every table in the metadata, for foreign keys between domains)
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
 from app.core.clock import utcnow
@@ -20,7 +21,8 @@ from app.core.settings import PROJECT_ROOT, get_settings
 from app.territory import seed as territory_seed
 from app.territory.models import Axis
 
-cli = typer.Typer(help="Carreau, la plateforme de participation du Bassin minier.", no_args_is_help=True)
+cli = typer.Typer(help="Carreau, la plateforme de participation du Bassin minier.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 db_cli = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 seed_cli = typer.Typer(help="Reference and demonstration data.", no_args_is_help=True)
 users_cli = typer.Typer(help="People and their roles.", no_args_is_help=True)

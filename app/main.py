@@ -17,6 +17,8 @@ from app.accounts.sessions import (
     SessionStore,
     cookie_name,
 )
+from app.consultations import api as consultations_api
+from app.consultations import routes as consultations_routes
 from app.core.clock import utcnow
 from app.core.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.core.db import make_engine, session_factory
@@ -26,9 +28,15 @@ from app.core.i18n import LocaleMiddleware, compile_catalogs
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.core.templating import STATIC_DIR, build_templates
+from app.moderation import api as moderation_api
+from app.moderation import routes as moderation_routes
+from app.proposals import api as proposals_api
+from app.proposals import routes as proposals_routes
 from app.site import routes as site_routes
 from app.territory import api as territory_api
 from app.territory import routes as territory_routes
+from app.voting import api as voting_api
+from app.voting import routes as voting_routes
 
 API_DESCRIPTION = """API of Carreau, the citizen participation platform of the Bassin minier.
 
@@ -86,4 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(territory_api.router)
     app.include_router(accounts_routes.router)
     app.include_router(accounts_api.router)
+    for routes in (consultations_routes, proposals_routes, voting_routes, moderation_routes):
+        app.include_router(routes.router)
+    for api in (consultations_api, proposals_api, voting_api, moderation_api):
+        app.include_router(api.router)
     return app

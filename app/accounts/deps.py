@@ -72,3 +72,11 @@ def require_principal(principal: OptionalPrincipal) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+
+
+WRITE_RATES = {"proposal": "10/hour", "comment": "30/hour", "report": "30/hour", "vote": "120/minute"}
+
+
+def limit_writes(limiter: RateLimiter, principal: Principal, kind: str) -> None:
+    """Per-person limits on writes, generous for people, tight for scripts."""
+    limiter.hit(WRITE_RATES[kind], "write", kind, str(principal.id))

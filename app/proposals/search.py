@@ -4,7 +4,7 @@ and the tables, triggers and indexes live in the migration."""
 
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Integer, text
 from sqlmodel import Session
 
 from app.territory.search import fold
@@ -22,9 +22,9 @@ def matching_ids(session: Session, query: str) -> Any | None:
     if session.get_bind().dialect.name == "postgresql":
         return text(
             "SELECT id FROM proposal WHERE search_vector @@ plainto_tsquery('french', :fts_query)"
-        ).bindparams(fts_query=" ".join(words)).columns()
+        ).bindparams(fts_query=" ".join(words)).columns(id=Integer)
     # FTS5: every word must appear; the last one may be the start of a word (typing in progress).
     match = " ".join(f'"{word}"' for word in words[:-1]) + f' "{words[-1]}"*'
     return text("SELECT rowid FROM proposal_fts WHERE proposal_fts MATCH :fts_query").bindparams(
         fts_query=match.strip()
-    ).columns()
+    ).columns(rowid=Integer)

@@ -1,0 +1,1 @@
+"""Demonstration content for `carreau seed demo`: filled in by the participation work."""
