@@ -324,8 +324,13 @@ def onboarding_page(request: Request, session: SessionDep, principal: CurrentPri
 def onboarding(request: Request, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
                next: Annotated[str, Form(max_length=2000)] = "/", q: Annotated[str, Form(max_length=100)] = "",
                commune: Annotated[str, Form(max_length=5)] = "", birth_year: Annotated[str, Form(max_length=4)] = "",
-               accept_terms: Annotated[str, Form(max_length=3)] = "") -> Response:
+               accept_terms: Annotated[str, Form(max_length=3)] = "",
+               action: Annotated[str, Form(max_length=10)] = "") -> Response:
     user = principal.user
+    if action == "search":  # the "Chercher" button without JavaScript: show the communes, keep the rest
+        return render(request, "accounts/onboarding.html", user=user, next=safe_next(next), q=q, selected=commune,
+                      communes=_commune_choices(session, q, commune), birth_year=birth_year,
+                      accept_terms=accept_terms == "yes", errors={})
     year = int(birth_year) if birth_year.strip().isdigit() else None
     errors: dict[str, list[str]] = {}
     if birth_year.strip() and year is None:
