@@ -7,7 +7,7 @@ import logging
 import secrets
 from typing import Any
 
-import httpx
+import httpx2
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
@@ -69,7 +69,7 @@ def _client(oauth: OAuth, provider: OidcProvider) -> StarletteOAuth2App:
 async def _metadata(client: StarletteOAuth2App, provider: OidcProvider) -> dict[str, Any]:
     try:
         metadata = await client.load_server_metadata()
-    except (httpx.HTTPError, ValueError) as error:
+    except (httpx2.HTTPError, ValueError) as error:
         logger.warning("provider %s: discovery failed: %s", provider.name, error)
         raise OidcLoginFailed(N_("Le service de connexion ne répond pas. Réessayez dans un moment.")) from error
     # Mix-up defence: the provider must call itself what we configured.
@@ -140,7 +140,7 @@ async def complete_login(oauth: OAuth, provider: OidcProvider, request: Request)
         if error.error == "access_denied":
             raise OidcLoginFailed(N_("Vous avez annulé la connexion : personne n’a été connecté.")) from error
         raise OidcLoginFailed() from error
-    except (JoseError, AuthlibBaseError, httpx.HTTPError, ValueError, KeyError, RuntimeError) as error:
+    except (JoseError, AuthlibBaseError, httpx2.HTTPError, ValueError, KeyError, RuntimeError) as error:
         logger.info("provider %s: callback failed: %s", provider.name, type(error).__name__)
         raise OidcLoginFailed() from error
     if userinfo.get("sub") and str(userinfo["sub"]) != str(id_claims["sub"]):
