@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import BigInteger, cast, func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
@@ -206,6 +206,20 @@ def new_seed() -> int:
     return random.SystemRandom().randrange(1, 2**31 - 1)
 
 
+SHUFFLE_PRIME = 2_147_483_647  # 2**31 - 1: a key below it squares within 64-bit integers
+
+
+def _shuffled(seed: int) -> Any:
+    """A sort key that shuffles proposals, the same for a given seed: k = (48271·id + s) mod p,
+    then k² mod p, where s comes from the seed. The square matters: a key linear in the id
+    (id·a + seed) only rotates one fixed order, so that whatever the seed the same proposals
+    follow each other and many never reach the first page. 64-bit integers throughout: the
+    products overflow PostgreSQL's 32-bit `integer`."""
+    spread_seed = seed * 1_103_515_245 % SHUFFLE_PRIME  # neighbouring seeds give unrelated orders
+    key = (cast(col(Proposal.id), BigInteger) * 48271 + spread_seed) % SHUFFLE_PRIME
+    return key * key % SHUFFLE_PRIME
+
+
 def list_proposals(session: Session, consultation: Consultation, *, q: str = "", commune: str | None = None,
                    state: str | None = None, sort: str = "random", seed: int = 1, limit: int = 20,
                    offset: int = 0) -> ProposalList:
@@ -233,8 +247,7 @@ def list_proposals(session: Session, consultation: Consultation, *, q: str = "",
     elif sort == "comments":
         ordering = [col(Proposal.comments_count).desc(), col(Proposal.id)]
     else:
-        # Multiplicative hashing modulo a prime: a fair shuffle, the same for a given seed.
-        ordering = [(col(Proposal.id) * 2654435761 + seed % 2147483647) % 4294967291, col(Proposal.id)]
+        ordering = [_shuffled(seed), col(Proposal.id)]
     rows = session.exec(query.order_by(*ordering).limit(limit).offset(max(0, offset)))
     return ProposalList([ProposalRow(p, display_name_of(u)) for p, u in rows], total, limit, max(0, offset))
 
