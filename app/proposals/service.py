@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, cast, func
+from sqlalchemy import BigInteger, case, cast, func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
@@ -241,7 +241,9 @@ def list_proposals(session: Session, consultation: Consultation, *, q: str = "",
         query = query.where(col(Proposal.id).in_(ids))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     if sort == "supports":
-        ordering: list[Any] = [col(Proposal.supports_count).desc(), col(Proposal.id)]
+        # A withdrawn proposal's supports no longer count: it ranks after every proposal still running.
+        withdrawn_last = case((col(Proposal.state) == ProposalState.withdrawn, 1), else_=0)
+        ordering: list[Any] = [withdrawn_last, col(Proposal.supports_count).desc(), col(Proposal.id)]
     elif sort == "recent":
         ordering = [col(Proposal.created_at).desc(), col(Proposal.id).desc()]
     elif sort == "comments":
