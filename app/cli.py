@@ -113,8 +113,28 @@ def seed_territory() -> None:
 
 @seed_cli.command("demo")
 def seed_demo() -> None:
-    """Everything a demonstration needs: the territory and axes (later: demo consultations)."""
+    """Everything a demonstration needs: the territory and axes, about thirty residents and a few staff
+    accounts (addresses @demo.carreau.invalid), and six consultations in every phase with proposals,
+    supports and comments. Idempotent: a second run creates nothing.
+
+    Demo accounts have no password unless CARREAU_DEMO_PASSWORD is set:
+    the admin, moderator, mediator, evaluator and two residents then get it
+    (if they have none yet), so that you can sign in as them."""
+    import os
+
+    from app import demo
+
     seed_territory()
+    password = os.environ.get(demo.PASSWORD_VARIABLE) or None
+    with _database() as session:
+        report = demo.load_demo(session, now=utcnow(), password=password,
+                                terms_version=get_settings().terms_version)
+    typer.echo(report.summary())
+    if password is None:
+        typer.echo(f"Set {demo.PASSWORD_VARIABLE} to sign in as the demo accounts ({demo.ADMIN_EMAIL} and others).")
+    else:
+        typer.echo(f"Sign in at {get_settings().base_url}/connexion with the password in {demo.PASSWORD_VARIABLE} "
+                   f"as: {', '.join(report.sign_in_accounts)}.")
 
 
 @users_cli.command("create")
