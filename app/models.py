@@ -10,7 +10,7 @@ from app.consultations.models import Consultation
 from app.moderation.models import Report
 from app.proposals.models import Comment, Proposal
 from app.territory.models import Axis, Commune, CommunePostalCode, Epci
-from app.voting.models import Participation, SupportVote
+from app.voting.models import Ballot, BallotChoice, BallotGrade, Participation, ResultSnapshot, SupportVote
 
 metadata = SQLModel.metadata
 
@@ -28,7 +28,28 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     return not (reflected and compare_to is None and is_full_text_search_object(name))
 
 __all__ = [
-    "AccessToken", "AccountToken", "AuditEntry", "Axis", "Comment", "Commune", "CommunePostalCode", "Consultation",
-    "Epci", "OidcIdentity", "Participation", "Proposal", "Report", "RoleGrant", "SupportVote", "User", "UserSession",
-    "include_object", "is_full_text_search_object", "metadata",
+    "AccessToken",
+    "AccountToken",
+    "AuditEntry",
+    "Axis",
+    "Ballot",
+    "BallotChoice",
+    "BallotGrade",
+    "Comment",
+    "Commune",
+    "CommunePostalCode",
+    "Consultation",
+    "Epci",
+    "OidcIdentity",
+    "Participation",
+    "Proposal",
+    "Report",
+    "ResultSnapshot",
+    "RoleGrant",
+    "SupportVote",
+    "User",
+    "UserSession",
+    "include_object",
+    "is_full_text_search_object",
+    "metadata",
 ]
