@@ -1,13 +1,13 @@
 """Jinja2 environment (autoescaped, i18n) and render(), which answers a page or an htmx fragment."""
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -58,6 +58,7 @@ def build_templates(settings: Settings, directory: Path = TEMPLATES_DIR) -> Jinj
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["number"] = format_number
     env.filters["datetime"] = format_moment
+    env.filters["date"] = format_day
     env.filters["fr"] = in_french
     env.globals["pop_flash"] = pop_flash
     env.globals["signed_in_name"] = signed_in_name
@@ -89,6 +90,17 @@ def format_moment(value: datetime | None) -> str:
         return "—"
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     return format_datetime(aware, "medium", tzinfo=PARIS, locale=i18n.get_locale())
+
+
+def format_day(value: datetime | None, *, end: bool = False) -> str:
+    """The day of a moment in the platform's time zone ("1 mars 2027"). With end=True, the last
+    day of a period that ends at `value` (a phase ending at midnight ends the day before)."""
+    if value is None:
+        return "—"
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if end:
+        aware -= timedelta(microseconds=1)
+    return format_date(aware.astimezone(PARIS), "long", locale=i18n.get_locale())
 
 
 def in_french(text: str) -> Markup:
