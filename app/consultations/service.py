@@ -273,3 +273,20 @@ def phases_of(consultation: Consultation) -> dict[str, dict[str, datetime | None
 
 def current_phase(consultation: Consultation, now: datetime) -> Phase:
     return phase_at(consultation, now)
+
+
+def results_visible(consultation: Consultation, now: datetime) -> bool:
+    """Counts and the "most supported" order stay hidden until the vote ends when the rules say so."""
+    if not consultation.results_hidden_until_end:
+        return True
+    return phase_at(consultation, now) in (Phase.results, Phase.follow_up, Phase.closed)
+
+
+def communes_in_scope(session: Session, consultation: Consultation) -> list[Commune]:
+    """The communes whose residents may take part, by name (for the commune of a proposal)."""
+    query = select(Commune)
+    if consultation.scope_kind == ScopeKind.epci:
+        query = query.where(Commune.epci_siren == consultation.scope_code)
+    elif consultation.scope_kind == ScopeKind.commune:
+        query = query.where(Commune.insee_code == consultation.scope_code)
+    return list(session.exec(query.order_by(col(Commune.search_name), col(Commune.insee_code))))

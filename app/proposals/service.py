@@ -10,13 +10,13 @@ from sqlalchemy import BigInteger, case, cast, func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
-from app.accounts.policy import Principal
+from app.accounts.policy import Decision, Principal
 from app.accounts.service import display_name_of, export_section
 from app.consultations import service as consultations
 from app.consultations.models import Consultation, VotingMethod
 from app.consultations.policy import phase_allows
 from app.core.errors import Conflict, Forbidden, NotFound
-from app.core.i18n import N_
+from app.core.i18n import N_, gettext
 from app.core.markdown import render_markdown
 from app.proposals.models import (
     MAX_COMMENT_DEPTH,
@@ -68,6 +68,10 @@ class InvalidProposal(Conflict):
     status_code = 422
     code = "invalid"
 
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the form field at fault, for pages that show the error beside it
+
 
 class CannotComment(Conflict):
     code = "cannot-comment"
@@ -108,21 +112,27 @@ def get(session: Session, proposal_id: int, *, principal: Principal | None = Non
 
 def _check_commune(session: Session, code: str | None) -> None:
     if code is not None and session.get(Commune, code) is None:
-        raise InvalidProposal(N_("Cette commune ne fait pas partie du territoire."))
+        raise InvalidProposal(N_("Cette commune ne fait pas partie du territoire."), field="commune")
 
 
-def submit(session: Session, principal: Principal, consultation: Consultation, draft: ProposalDraft, *,
-           now: datetime, channel: str = "online") -> Proposal:
-    """Submit a proposal: only in the proposals phase, only by an eligible resident."""
+def check_can_submit(session: Session, principal: Principal, consultation: Consultation, *, now: datetime) -> None:
+    """Proposals are submitted only in the proposals phase, only by an eligible resident."""
     allowed = phase_allows(consultation, "propose", now)
     if not allowed:
         raise PhaseClosed(allowed.reason)
     eligible = consultations.check_eligibility(session, principal.user, consultation, now=now)
     if not eligible:
         raise NotEligible(eligible.reason)
+
+
+def submit(session: Session, principal: Principal, consultation: Consultation, draft: ProposalDraft, *,
+           now: datetime, channel: str = "online") -> Proposal:
+    """Submit a proposal: only in the proposals phase, only by an eligible resident."""
+    check_can_submit(session, principal, consultation, now=now)
     _check_commune(session, draft.commune)
     if consultation.voting_method == VotingMethod.budget and draft.estimated_cost is None:
-        raise InvalidProposal(N_("Indiquez un coût estimé : cette consultation est un budget participatif."))
+        raise InvalidProposal(N_("Indiquez un coût estimé : cette consultation est un budget participatif."),
+                              field="estimated_cost")
     proposal = Proposal(
         consultation_id=consultation.id or 0, author_id=principal.id, title=draft.title, body=draft.body,
         body_html=render_markdown(draft.body), search_text=search_text_of(draft.title, draft.body),
@@ -163,7 +173,8 @@ def edit(session: Session, principal: Principal, proposal: Proposal, patch: Prop
         proposal.body_html = render_markdown(patch.body)
     if "estimated_cost" in changes:
         if consultation.voting_method == VotingMethod.budget and patch.estimated_cost is None:
-            raise InvalidProposal(N_("Indiquez un coût estimé : cette consultation est un budget participatif."))
+            raise InvalidProposal(N_("Indiquez un coût estimé : cette consultation est un budget participatif."),
+                                  field="estimated_cost")
         proposal.estimated_cost = patch.estimated_cost
     proposal.search_text = search_text_of(proposal.title, proposal.body)
     proposal.updated_at = now
@@ -254,6 +265,16 @@ def list_proposals(session: Session, consultation: Consultation, *, q: str = "",
     return ProposalList([ProposalRow(p, display_name_of(u)) for p, u in rows], total, limit, max(0, offset))
 
 
+def communes_of(session: Session, consultation: Consultation) -> list[Commune]:
+    """The communes named by the consultation's public proposals, by name (the list's commune filter)."""
+    used = select(Proposal.commune_insee).where(
+        Proposal.consultation_id == consultation.id, col(Proposal.state).in_(PUBLIC_STATES)
+    )
+    return list(session.exec(
+        select(Commune).where(col(Commune.insee_code).in_(used)).order_by(col(Commune.search_name))
+    ))
+
+
 def counts_by_state(session: Session, consultation: Consultation) -> dict[str, int]:
     rows = session.exec(
         select(Proposal.state, func.count()).where(Proposal.consultation_id == consultation.id)
@@ -290,11 +311,21 @@ def comment_tree(session: Session, proposal: Proposal, *, principal: Principal |
     return roots
 
 
-def _check_can_comment(session: Session, principal: Principal, proposal: Proposal) -> None:
+def can_comment(principal: Principal | None, proposal: Proposal) -> Decision:
+    """Residents who declared their commune comment on proposals that are shown and not withdrawn."""
     if proposal.state not in VISIBLE_STATES:
-        raise CannotComment()
+        return Decision(False, gettext(CannotComment.message))
+    if principal is None:
+        return Decision(False, gettext("Connectez-vous pour commenter."))
     if principal.user.commune_insee is None:
-        raise CannotComment(N_("Indiquez d’abord votre commune de résidence, depuis votre compte."))
+        return Decision(False, gettext("Indiquez d’abord votre commune de résidence, depuis votre compte."))
+    return Decision(True)
+
+
+def _check_can_comment(session: Session, principal: Principal, proposal: Proposal) -> None:
+    allowed = can_comment(principal, proposal)
+    if not allowed:
+        raise CannotComment(allowed.reason)
 
 
 def add_comment(session: Session, principal: Principal, proposal: Proposal, draft: CommentDraft, *,
