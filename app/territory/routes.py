@@ -1,4 +1,5 @@
-"""Pages: an axis, and the territory with its commune search."""
+"""Pages: the territory with its commune search (an axis's page lists its consultations: it is served
+by app.consultations.routes, which may read the territory)."""
 
 from typing import Annotated
 
@@ -12,16 +13,6 @@ from app.territory import service
 router = APIRouter(include_in_schema=False)
 
 COMMUNES_PER_PAGE = 20
-
-
-@router.get("/axes/{slug}", response_class=HTMLResponse, name="territory:axis")
-def axis_page(request: Request, slug: str, session: SessionDep) -> HTMLResponse:
-    axis = service.get_axis(session, slug)
-    axes = service.list_axes(session)
-    position = next(i for i, other in enumerate(axes) if other.id == axis.id)
-    previous_axis = axes[position - 1] if position > 0 else None
-    next_axis = axes[position + 1] if position + 1 < len(axes) else None
-    return render(request, "territory/axis.html", axis=axis, previous_axis=previous_axis, next_axis=next_axis)
 
 
 @router.get("/territoire", response_class=HTMLResponse, name="territory:index")
