@@ -1,5 +1,6 @@
 """The `carreau` command: database migrations, seed data and the server."""
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -11,6 +12,7 @@ from alembic.config import Config
 from sqlmodel import Session, select
 
 import app.models  # noqa: F401  (every table in the metadata, for foreign keys between domains)
+from app import demo
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
 from app.core.clock import utcnow
@@ -120,10 +122,6 @@ def seed_demo() -> None:
     Demo accounts have no password unless CARREAU_DEMO_PASSWORD is set:
     the admin, moderator, mediator, evaluator and two residents then get it
     (if they have none yet), so that you can sign in as them."""
-    import os
-
-    from app import demo
-
     seed_territory()
     password = os.environ.get(demo.PASSWORD_VARIABLE) or None
     with _database() as session:
