@@ -3,7 +3,7 @@
 import logging
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -87,11 +87,22 @@ _DEFAULT_DETAILS = {
 }
 
 
+def _come_back_to(request: Request) -> str:
+    """Where to return after signing in: the page asked for; for a form sent (POST), the page the
+    form was on, since its action may have no page of its own (a 405 after signing in)."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method in ("GET", "HEAD"):
+        return target
+    origin = urlsplit(request.headers.get("HX-Current-URL") or request.headers.get("referer") or "")
+    if origin.netloc == request.url.netloc and origin.path.startswith("/"):
+        return origin.path + (f"?{origin.query}" if origin.query else "")
+    return target
+
+
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     if isinstance(exc, SignInRequired) and not is_api(request):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        location = "/connexion?" + urlencode({"next": target})
+        location = "/connexion?" + urlencode({"next": _come_back_to(request)})
         if request.headers.get("HX-Request") == "true":
             return Response(status_code=204, headers={"HX-Redirect": location})
         return RedirectResponse(location, status_code=303)
