@@ -58,9 +58,111 @@
     });
   }
 
+  /* Drafts: a form marked data-draft="key" keeps what is typed in localStorage, so that nothing
+     is lost if the session expires or the page is left. The draft comes back only into empty
+     fields (a form the server sent back with the person's input wins), and is cleared when a page
+     carries data-draft-clear="key" (the server confirmed the submission) or at sign-out. */
+  var DRAFT_PREFIX = "carreau-draft:";
+  var DRAFT_MAX_AGE = 30 * 24 * 3600 * 1000;
+
+  function draftStorage() {
+    try {
+      var storage = window.localStorage;
+      storage.setItem(DRAFT_PREFIX + "probe", "1");
+      storage.removeItem(DRAFT_PREFIX + "probe");
+      return storage;
+    } catch (error) {
+      return null; /* private browsing, storage disabled: forms simply work without drafts */
+    }
+  }
+
+  function draftFields(form) {
+    return Array.prototype.filter.call(form.elements, function (field) {
+      if (!field.name || field.name === "csrf_token" || field.disabled) return false;
+      if (field.tagName === "TEXTAREA" || field.tagName === "SELECT") return true;
+      return field.tagName === "INPUT" && /^(text|search|number|email|tel|url)$/.test(field.type);
+    });
+  }
+
+  function enhanceDraft(form) {
+    if (form.dataset.draftEnhanced) return;
+    form.dataset.draftEnhanced = "true";
+    var storage = draftStorage();
+    if (!storage) return;
+    var key = DRAFT_PREFIX + form.getAttribute("data-draft");
+    var fields = draftFields(form);
+    var saved = null;
+    try { saved = JSON.parse(storage.getItem(key) || "null"); } catch (error) { saved = null; }
+    if (saved && (!saved.at || Date.now() - saved.at > DRAFT_MAX_AGE)) {
+      storage.removeItem(key);
+      saved = null;
+    }
+    var empty = fields.every(function (field) { return !field.value; });
+    if (saved && saved.values && empty) {
+      var restored = false;
+      fields.forEach(function (field) {
+        if (typeof saved.values[field.name] === "string" && saved.values[field.name]) {
+          field.value = saved.values[field.name];
+          restored = true;
+        }
+      });
+      if (restored) showDraftNotice(form, storage, key, fields);
+    }
+    var save = function () {
+      var values = {};
+      fields.forEach(function (field) { values[field.name] = field.value; });
+      try { storage.setItem(key, JSON.stringify({ at: Date.now(), values: values })); } catch (error) { /* full */ }
+    };
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
+  }
+
+  function showDraftNotice(form, storage, key, fields) {
+    var notice = document.createElement("div");
+    notice.className = "cr-alert cr-alert--info cr-draft-notice";
+    notice.setAttribute("role", "status");
+    var text = document.createElement("p");
+    text.textContent = form.getAttribute("data-draft-restored") || "";
+    var discard = document.createElement("button");
+    discard.type = "button";
+    discard.className = "cr-button cr-button--tertiary";
+    discard.textContent = form.getAttribute("data-draft-discard") || "";
+    discard.addEventListener("click", function () {
+      storage.removeItem(key);
+      fields.forEach(function (field) { field.value = ""; });
+      notice.remove();
+      if (fields[0]) fields[0].focus();
+    });
+    notice.appendChild(text);
+    notice.appendChild(discard);
+    form.insertBefore(notice, form.firstChild);
+  }
+
+  function clearDrafts(root) {
+    var storage = draftStorage();
+    if (!storage) return;
+    Array.prototype.forEach.call(root.querySelectorAll("[data-draft-clear]"), function (marker) {
+      storage.removeItem(DRAFT_PREFIX + marker.getAttribute("data-draft-clear"));
+    });
+  }
+
+  /* Signing out forgets every draft: the next person on a shared computer must not find them. */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form || !/\/deconnexion$/.test(form.getAttribute("action") || "")) return;
+    var storage = draftStorage();
+    if (!storage) return;
+    for (var index = storage.length - 1; index >= 0; index--) {
+      var name = storage.key(index);
+      if (name && name.indexOf(DRAFT_PREFIX) === 0) storage.removeItem(name);
+    }
+  });
+
   function enhance(root) {
     Array.prototype.forEach.call(root.querySelectorAll("[data-tabs]"), enhanceTabs);
     Array.prototype.forEach.call(root.querySelectorAll("[data-dialog-open]"), enhanceDialogTrigger);
+    clearDrafts(root);
+    Array.prototype.forEach.call(root.querySelectorAll("form[data-draft]"), enhanceDraft);
   }
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
