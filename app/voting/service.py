@@ -22,7 +22,7 @@ from app.consultations.policy import phase_allows
 from app.core.errors import Conflict, Forbidden
 from app.core.i18n import N_
 from app.proposals import service as proposals
-from app.proposals.models import VISIBLE_STATES, Proposal
+from app.proposals.models import VISIBLE_STATES, Proposal, ProposalState
 from app.voting.models import Channel, Participation, SupportVote
 
 
@@ -179,9 +179,18 @@ def withdraw_support(session: Session, principal: Principal, proposal: Proposal,
                 update(Proposal).where(col(Proposal.id) == proposal.id)
                 .values(supports_count=Proposal.supports_count - 1)
             )
+            # A withdrawn proposal gave its supports back when it was withdrawn: not a second time.
+            # Checked in the statement, after the proposal's row is locked by the one above, so a
+            # concurrent withdrawal is seen either way.
+            still_running = (
+                select(Proposal.id)
+                .where(col(Proposal.id) == proposal.id, col(Proposal.state) != ProposalState.withdrawn)
+                .exists()
+            )
             session.execute(
                 update(Participation)
-                .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id)
+                .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id,
+                       still_running)
                 .values(supports_used=Participation.supports_used - 1)
             )
     return _state(session, proposal, consultation, voter_id)
