@@ -13,7 +13,7 @@ from app.core.errors import Conflict
 from app.core.i18n import N_
 from app.moderation.models import Report, ReportReason
 from app.proposals import service as proposals
-from app.proposals.models import VISIBLE_STATES, Comment, CommentState, ProposalState
+from app.proposals.models import VISIBLE_STATES, Comment, CommentState, Proposal, ProposalState
 
 MAX_TEXT = 1000
 
@@ -59,19 +59,24 @@ def report(session: Session, principal: Principal, *, target_type: str, target_i
 
 
 def _hide_pending_moderation(session: Session, entry: Report, now: datetime) -> None:
+    """Hide a running proposal or a published comment, and say so in the audit log. Anything else
+    (already hidden, pending, withdrawn, deleted) stays as it is and no entry claims otherwise, whoever
+    reported it: its author and moderators still see, and may report, a hidden item."""
     reason = N_("Masqué automatiquement après plusieurs signalements, en attente d’un modérateur.")
     if entry.proposal_id is not None:
-        proposal = proposals.get(session, entry.proposal_id, principal=None)
-        if proposal.state in VISIBLE_STATES:
-            proposal.state = ProposalState.hidden
-            proposal.moderation_reason = reason
-            session.add(proposal)
+        proposal = session.get(Proposal, entry.proposal_id)
+        if proposal is None or proposal.state not in VISIBLE_STATES:
+            return
+        proposal.state = ProposalState.hidden
+        proposal.moderation_reason = reason
+        session.add(proposal)
     else:
         comment = session.get(Comment, entry.comment_id)
-        if comment is not None and comment.state == CommentState.published:
-            comment.state = CommentState.hidden
-            comment.moderation_reason = reason
-            session.add(comment)
+        if comment is None or comment.state != CommentState.published:
+            return
+        comment.state = CommentState.hidden
+        comment.moderation_reason = reason
+        session.add(comment)
     audit.record(session, actor_id=None, actor_label="carreau (seuil de signalements)", action="content.hidden",
                  target_type=entry.target_type, target_id=entry.target_key.split(":")[1], now=now,
                  after={"reason": "reports_threshold"})
