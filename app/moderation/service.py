@@ -3,7 +3,7 @@ hidden until a moderator looks at it (the moderation queue comes with the back o
 
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -77,6 +77,12 @@ def _hide_pending_moderation(session: Session, entry: Report, now: datetime) -> 
         comment.state = CommentState.hidden
         comment.moderation_reason = reason
         session.add(comment)
+        # Counted out like a deleted one: the count is what readers see (and deleting it later
+        # does not count it out again).
+        session.execute(
+            update(Proposal).where(col(Proposal.id) == comment.proposal_id)
+            .values(comments_count=Proposal.comments_count - 1)
+        )
     audit.record(session, actor_id=None, actor_label="carreau (seuil de signalements)", action="content.hidden",
                  target_type=entry.target_type, target_id=entry.target_key.split(":")[1], now=now,
                  after={"reason": "reports_threshold"})
