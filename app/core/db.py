@@ -9,6 +9,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, SQLModel
 
 # Named constraints let autogenerate and hand-written migrations agree, and let SQLite batch
@@ -92,12 +93,15 @@ def session_factory(engine: Engine) -> SessionFactory:
         if write:
             # Only the first transaction needs the write lock up front; whatever the request
             # reads after its commit must not hold that lock while the response goes out.
-            event.listen(session, "after_commit", _read_only_afterwards, once=True)
-            event.listen(session, "after_rollback", _read_only_afterwards, once=True)
+            event.listen(session, "after_transaction_end", _read_only_afterwards)
         return session
 
-    def _read_only_afterwards(session: Session) -> None:
-        session.bind = engine
+    def _read_only_afterwards(session: Session, transaction: SessionTransaction) -> None:
+        # Only when the outermost transaction ends: a SAVEPOINT released or rolled back mid-way
+        # (after_commit fires for those too) must not move the rest of the transaction to a
+        # second connection, which would not see what the first one wrote.
+        if transaction.parent is None:
+            session.bind = engine
 
     return open_session
 
