@@ -322,6 +322,17 @@ def can_comment(principal: Principal | None, proposal: Proposal) -> Decision:
     return Decision(True)
 
 
+def visible_thread(nodes: list[CommentNode]) -> list[CommentNode]:
+    """The thread as pages show it: a deleted or hidden comment keeps its place only while a
+    shown reply hangs on it, at any depth."""
+    kept = []
+    for node in nodes:
+        replies = visible_thread(node.replies)
+        if node.comment.state == CommentState.published or replies:
+            kept.append(CommentNode(node.comment, node.author_name, replies))
+    return kept
+
+
 def _check_can_comment(session: Session, principal: Principal, proposal: Proposal) -> None:
     allowed = can_comment(principal, proposal)
     if not allowed:
