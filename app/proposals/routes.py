@@ -357,9 +357,13 @@ def _own_comment(session: Session, principal: Principal, comment_id: int) -> tup
 
 def _comment_fragment(request: Request, session: Session, principal: Principal, proposal: Proposal,
                       comment: Comment) -> HTMLResponse:
-    node = _find_node(service.comment_tree(session, proposal, principal=principal), comment.id)
-    return render(request, "proposals/_comment.html", node=node, removed_id=comment.id,
-                  **_comment_context(principal, proposal))
+    thread = service.visible_thread(service.comment_tree(session, proposal, principal=principal))
+    node = _find_node(thread, comment.id)
+    response = render(request, "proposals/_comment.html", node=node, **_comment_context(principal, proposal))
+    if node is None:  # deleted with no reply hanging on it: nothing keeps its place
+        # (a deleted parent whose last reply this was stays until the page is reloaded)
+        response.headers["HX-Reswap"] = "delete"
+    return response
 
 
 @router.get("/commentaires/{comment_id}/modifier", response_class=HTMLResponse, name="proposals:edit_comment")

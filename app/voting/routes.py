@@ -63,7 +63,7 @@ def _proposal_page(request: Request, session: Session, principal: Principal | No
         author_name=display_name_of(session.get(User, proposal.author_id)), is_author=is_author,
         phase=consultations.current_phase(consultation, now),
         can_edit=proposals.can_edit(principal, proposal, consultation, now),
-        comments=proposals.comment_tree(session, proposal, principal=principal),
+        comments=proposals.visible_thread(proposals.comment_tree(session, proposal, principal=principal)),
         can_comment=bool(proposals.can_comment(principal, proposal)),
         comment_refusal=proposals.can_comment(principal, proposal).reason,
         comment_max=COMMENT_MAX, body_max=BODY_MAX,

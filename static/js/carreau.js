@@ -165,6 +165,16 @@
     Array.prototype.forEach.call(root.querySelectorAll("form[data-draft]"), enhanceDraft);
   }
 
+  /* A comment form that htmx sent empties itself once the comment is published (the form the
+     server sends back is morphed in place, which keeps the focus but not an emptied text). */
+  document.addEventListener("htmx:after:request", function (event) {
+    var ctx = event.detail && event.detail.ctx;
+    var form = ctx && ctx.sourceElement;
+    if (!form || !form.matches || !form.matches("form[data-clear-on-success]")) return;
+    if (!ctx.response || ctx.response.status >= 400) return;
+    Array.prototype.forEach.call(form.querySelectorAll("textarea"), function (field) { field.value = ""; });
+  });
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   /* htmx 4 event names: content swapped in later gets the same behaviour */
   document.addEventListener("htmx:after:swap", function (event) {

@@ -412,6 +412,14 @@ def test_comments_with_htmx(client: TestClient, app: FastAPI, session: Session, 
     assert "Votre commentaire est modifié." in edited
     removed = assert_fragment(post(client, f"/commentaires/{comment_id}/supprimer", {}, htmx=True))
     assert "Commentaire supprimé" in removed  # its reply keeps it in place
+    reply_id = comment_ids(session, discussed)[-1]
+    last = post(client, f"/commentaires/{reply_id}/supprimer", {}, htmx=True)
+    assert_fragment(last)
+    assert last.headers["HX-Reswap"] == "delete"  # nothing left to show in its place
+    assert "Votre commentaire est supprimé." in last.text
+    page = assert_page(client.get(f"/propositions/{discussed.id}"))
+    assert "Commentaire supprimé" not in page  # no reply hangs on the deleted comment any more
+    assert f'id="comment-{comment_id}"' not in page
 
 
 def test_only_the_author_changes_a_comment(client: TestClient, app: FastAPI, session: Session,

@@ -6,11 +6,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
 
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.consultations.models import Consultation
+from app.core.db import session_factory
 from app.proposals.models import Proposal
 from app.voting.models import SupportVote
 from tests.factories import NOW, make_consultation, make_proposal, make_user
@@ -110,6 +112,7 @@ def test_support_with_htmx_swaps_the_button(client: TestClient, session: Session
     text = assert_fragment(response)
     assert text.lstrip().startswith(f'<div id="proposal-{proposal.id}-support"')
     assert 'aria-pressed="true"' in text
+    assert "<strong>1</strong> soutien" in text
     assert 'name="action" value="remove"' in text
     assert "Il vous reste 1 soutien." in text
     assert "Vous soutenez cette proposition." in text
@@ -204,3 +207,15 @@ def test_a_withdrawn_proposal_cannot_be_supported(client: TestClient, session: S
     assert 'name="action"' not in page
     refused = assert_page(post(client, f"/propositions/{proposal.id}/soutien", {"action": "add"}), 409)
     assert "Cette proposition ne peut pas recevoir de soutien." in refused
+
+
+def test_a_writing_request_reads_its_own_writes_after_a_savepoint(engine: Engine) -> None:
+    """The support button shows the count the vote just made: the service's SAVEPOINT must not
+    move the rest of the request's transaction to a second connection (the app's own sessions,
+    not the test's: it used to switch connections at the first savepoint released)."""
+    with session_factory(engine)(write=True) as db:
+        user = make_user(db)
+        with db.begin_nested():
+            db.execute(update(User).where(col(User.id) == user.id).values(display_name="Après le vote"))
+        assert db.scalar(select(User.display_name).where(col(User.id) == user.id)) == "Après le vote"
+        db.rollback()
