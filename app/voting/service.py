@@ -153,6 +153,12 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
                 .values(first_vote_at=now)
             )
             consultations.mark_first_vote(session, consultation, now=now)
+    except SupportLimitReached:
+        # A concurrent twin of this request may have taken the last support, for this very
+        # proposal, while this one waited for the participation row (PostgreSQL): then the
+        # resident does support it, and a repeat changes nothing.
+        if _find(session, proposal, voter_id) is None:
+            raise
     except IntegrityError:
         # A concurrent request of the same resident won the race; theirs is the vote.
         if _find(session, proposal, voter_id) is None:
