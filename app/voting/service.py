@@ -176,6 +176,14 @@ def withdraw_support(session: Session, principal: Principal, proposal: Proposal,
     _check(session, principal, proposal, consultation, now)
     voter_id = principal.id
     with session.begin_nested():
+        # The resident's participation row first, as add_support takes it: a resident's supports
+        # and withdrawals then queue on that row instead of locking the support and the proposal
+        # in opposite orders (deadlocks on PostgreSQL; SQLite serialises writers anyway).
+        session.execute(
+            select(Participation.id)
+            .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id)
+            .with_for_update()
+        )
         removed = session.execute(
             delete(SupportVote).where(col(SupportVote.proposal_id) == proposal.id,
                                       col(SupportVote.voter_id) == voter_id)
