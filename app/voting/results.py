@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from app.audit.models import AuditEntry
@@ -115,21 +115,38 @@ def compute(session: Session, consultation: Consultation) -> tuple[int, list[dic
     return _support_results(session, consultation)
 
 
-def _snapshot(session: Session, consultation: Consultation, now: datetime) -> ResultSnapshot:
-    existing = session.exec(select(ResultSnapshot).where(ResultSnapshot.consultation_id == consultation.id)).first()
-    if existing is not None:
-        return existing
+def _stored(session: Session, consultation: Consultation) -> ResultSnapshot | None:
+    return session.exec(select(ResultSnapshot).where(ResultSnapshot.consultation_id == consultation.id)).first()
+
+
+def _store(session: Session, consultation: Consultation, now: datetime) -> ResultSnapshot:
     participants, items = compute(session, consultation)
     snapshot = ResultSnapshot(consultation_id=consultation.id or 0, method=consultation.voting_method,
                               participants=participants, items=items, computed_at=now)
+    session.add(snapshot)
+    session.flush()
+    return snapshot
+
+
+def _snapshot(session: Session, consultation: Consultation, now: datetime) -> ResultSnapshot:
+    existing = _stored(session, consultation)
+    if existing is not None:
+        return existing
     try:
         with session.begin_nested():
-            session.add(snapshot)
-            session.flush()
+            return _store(session, consultation, now)
     except IntegrityError:  # computed at the same moment by another request: theirs stands
         found = session.exec(select(ResultSnapshot).where(ResultSnapshot.consultation_id == consultation.id)).one()
         return found
-    return snapshot
+    except OperationalError:
+        # SQLite: a reading transaction cannot write while another request holds the write lock, nor
+        # once it has committed ("database is locked"). Begin afresh with the write lock taken up
+        # front (waiting for the other request), then read theirs or store ours.
+        if session.get_bind().dialect.name != "sqlite":
+            raise
+        session.rollback()
+        session.connection(execution_options={"sqlite_immediate": True})
+        return _stored(session, consultation) or _store(session, consultation, now)
 
 
 def get_results(session: Session, consultation: Consultation, *, now: datetime, can_see_early: bool = False) -> Results:
