@@ -170,6 +170,7 @@ def cast_ballot(session: Session, principal: Principal, consultation: Consultati
 def get_ballot(session: Session, principal: Principal, consultation: Consultation) -> BallotView | None:
     ballot = session.exec(
         select(Ballot).where(Ballot.consultation_id == consultation.id, Ballot.voter_id == principal.id)
+        .execution_options(populate_existing=True)  # cast_ballot upserts it behind the session's back
     ).first()
     if ballot is None:
         return None
