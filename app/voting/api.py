@@ -107,7 +107,9 @@ def get_ballot(consultation_id: int, session: SessionDep, principal: CurrentPrin
 
 @router.delete("/consultations/{consultation_id}/ballot", status_code=204,
                summary="Withdraw my ballot (voting phase only)")
-def delete_ballot(consultation_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal) -> Response:
+def delete_ballot(consultation_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+                  limiter: RateLimiterDep) -> Response:
+    limit_writes(limiter, principal, "vote")
     consultation = consultations.get(session, consultation_id, principal=principal)
     ballots.withdraw_ballot(session, principal, consultation, now=now)
     session.commit()
