@@ -6,6 +6,7 @@ under concurrent requests, on SQLite and PostgreSQL alike."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -108,10 +109,14 @@ def _check(session: Session, principal: Principal, proposal: Proposal, consultat
         raise NotEligible(eligible.reason)
 
 
+def _insert(session: Session) -> Any:
+    """INSERT with ON CONFLICT for the session's database."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def _ensure_participation(session: Session, consultation_id: int, voter_id: int) -> None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(Participation.__table__)  # type: ignore[arg-type]
+        _insert(session)(Participation.__table__)  # type: ignore[arg-type]
         .values(consultation_id=consultation_id, voter_id=voter_id, supports_used=0)
         .on_conflict_do_nothing(index_elements=["consultation_id", "voter_id"])
     )
@@ -141,9 +146,24 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
             taken = session.execute(take)
             if taken.rowcount == 0:
                 raise SupportLimitReached()
-            session.add(SupportVote(proposal_id=proposal.id or 0, consultation_id=consultation.id or 0,
-                                    voter_id=voter_id, channel=channel, cast_at=now))
-            session.flush()
+            cast = session.execute(
+                _insert(session)(SupportVote.__table__)  # type: ignore[arg-type]
+                .values(proposal_id=proposal.id, consultation_id=consultation.id, voter_id=voter_id,
+                        channel=channel, cast_at=now)
+                .on_conflict_do_nothing(index_elements=["proposal_id", "voter_id"])
+                .returning(col(SupportVote.id))  # the new row's id, none on a conflict (rowcount is -1)
+            ).first()
+            if cast is None:
+                # A twin request of the resident cast it first (it is committed: this one holds the
+                # participation row it needed). Give back the support just taken, still holding
+                # that row: rolling back would release it, and a withdrawal could slip in.
+                session.execute(
+                    update(Participation)
+                    .where(col(Participation.consultation_id) == consultation.id,
+                           col(Participation.voter_id) == voter_id)
+                    .values(supports_used=Participation.supports_used - 1)
+                )
+                return _state(session, proposal, consultation, voter_id)
             session.execute(
                 update(Proposal).where(col(Proposal.id) == proposal.id)
                 .values(supports_count=Proposal.supports_count + 1)
