@@ -198,7 +198,10 @@ def withdraw_support(session: Session, principal: Principal, proposal: Proposal,
     with session.begin_nested():
         # The resident's participation row first, as add_support takes it: a resident's supports
         # and withdrawals then queue on that row instead of locking the support and the proposal
-        # in opposite orders (deadlocks on PostgreSQL; SQLite serialises writers anyway).
+        # in opposite orders (deadlocks on PostgreSQL; SQLite serialises writers anyway). Ensured
+        # first: while their first support is being cast, the row exists but is not visible yet,
+        # and this waits for it instead of locking nothing.
+        _ensure_participation(session, consultation.id or 0, voter_id)
         session.execute(
             select(Participation.id)
             .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id)
