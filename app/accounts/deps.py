@@ -11,7 +11,7 @@ from app.accounts.models import User
 from app.accounts.policy import Principal
 from app.accounts.sessions import SessionStore, session_state
 from app.core.clock import NowDep
-from app.core.db import SessionDep
+from app.core.db import UNSAFE_METHODS, SessionDep
 from app.core.errors import SignInRequired
 from app.core.i18n import N_
 from app.core.ratelimit import RateLimiter
@@ -51,8 +51,12 @@ def get_principal(request: Request, session: SessionDep, now: NowDep, limiter: R
         user = service.user_for_access_token(session, raw, now=now)
         if user is None:
             raise InvalidToken()
-        # The token's last use must be kept even when the route only reads (and never commits).
-        session.commit()
+        # The token's last use must be kept even when the route only reads (and never commits). A
+        # writing request commits it with its own changes: committing here would end its writing
+        # transaction (BEGIN IMMEDIATE on SQLite) before the route runs, whose writes would then
+        # start from a read and fail with "database is locked" beside concurrent writers.
+        if request.method not in UNSAFE_METHODS:
+            session.commit()
     else:
         user_id = session_state(request).user_id
         candidate = session.get(User, user_id) if user_id is not None else None
