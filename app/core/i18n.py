@@ -47,10 +47,17 @@ def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> list[Path]:
     return written
 
 
+class FrenchSource(NullTranslations):
+    """The message ids are the French text; French counts 0 and 1 in the singular ("0 soutien")."""
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        return msgid1 if n in (0, 1) else msgid2
+
+
 @lru_cache
 def translations_for(locale: str) -> NullTranslations:
     if locale == "fr":
-        return NullTranslations()  # the message ids are the French text
+        return FrenchSource()
     return Translations.load(str(TRANSLATIONS_DIR), [locale], domain="messages")
 
 

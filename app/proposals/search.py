@@ -20,9 +20,11 @@ def matching_ids(session: Session, query: str) -> Any | None:
     if not words:
         return None
     if session.get_bind().dialect.name == "postgresql":
+        # Folded words are [a-z0-9] only, safe in tsquery syntax; the last may be a word being typed.
+        tsquery = " & ".join([*words[:-1], f"{words[-1]}:*"])
         return text(
-            "SELECT id FROM proposal WHERE search_vector @@ plainto_tsquery('french', :fts_query)"
-        ).bindparams(fts_query=" ".join(words)).columns(id=Integer)
+            "SELECT id FROM proposal WHERE search_vector @@ to_tsquery('french', :fts_query)"
+        ).bindparams(fts_query=tsquery).columns(id=Integer)
     # FTS5: every word must appear; the last one may be the start of a word (typing in progress).
     match = " ".join(f'"{word}"' for word in words[:-1]) + f' "{words[-1]}"*'
     return text("SELECT rowid FROM proposal_fts WHERE proposal_fts MATCH :fts_query").bindparams(
