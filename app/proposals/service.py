@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, case, cast, func
+from sqlalchemy import BigInteger, case, cast, func, update
 from sqlmodel import Session, col, select
 
 from app.accounts.models import User
@@ -189,11 +189,16 @@ def withdraw(session: Session, principal: Principal, proposal: Proposal, *, now:
         raise NotTheAuthor()
     if proposal.state == ProposalState.withdrawn:
         return proposal
-    proposal.state = ProposalState.withdrawn
-    proposal.withdrawn_at = now
-    proposal.updated_at = now
-    session.add(proposal)
-    session.flush()
+    # One conditional UPDATE: of two concurrent withdrawals (a double click), only the one that
+    # changes the state runs the hooks, which give the supports back.
+    changed = session.execute(
+        update(Proposal)
+        .where(col(Proposal.id) == proposal.id, col(Proposal.state) != ProposalState.withdrawn)
+        .values(state=ProposalState.withdrawn, withdrawn_at=now, updated_at=now)
+    ).rowcount
+    session.refresh(proposal)
+    if not changed:
+        return proposal
     for hook in _withdrawal_hooks:
         hook(session, proposal, now)
     return proposal
