@@ -122,6 +122,18 @@ def _ensure_participation(session: Session, consultation_id: int, voter_id: int)
     )
 
 
+def _lock_proposal(session: Session, proposal: Proposal) -> str:
+    """Lock the proposal's row and read its state as committed. Every write about supports takes
+    this lock first (the author's withdrawal too, by its UPDATE), then the resident's participation
+    row: one order, so no deadlock between a resident's supports and withdrawals (two tabs) or
+    with the withdrawal of the proposal, and the state cannot change under them. FOR NO KEY
+    UPDATE, as an UPDATE of the row: comments and supports referencing it are not held up.
+    (PostgreSQL; SQLite's writing transactions are serialised already.)"""
+    return session.execute(
+        select(Proposal.state).where(col(Proposal.id) == proposal.id).with_for_update(key_share=True)
+    ).scalar_one()
+
+
 def add_support(session: Session, principal: Principal, proposal: Proposal, *, now: datetime,
                 channel: Channel = Channel.online, mediator: Principal | None = None) -> SupportState:
     """Support a proposal: voting phase only, eligible residents only, at most `max_supports` per
@@ -135,6 +147,8 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
         return _state(session, proposal, consultation, voter_id)
     try:
         with session.begin_nested():
+            if _lock_proposal(session, proposal) not in VISIBLE_STATES:
+                raise NotSupportable()  # withdrawn or hidden meanwhile
             _ensure_participation(session, consultation.id or 0, voter_id)
             take = (
                 update(Participation)
@@ -155,8 +169,8 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
             ).first()
             if cast is None:
                 # A twin request of the resident cast it first (it is committed: this one holds the
-                # participation row it needed). Give back the support just taken, still holding
-                # that row: rolling back would release it, and a withdrawal could slip in.
+                # proposal's row it needed). Give back the support just taken, still holding the
+                # rows: rolling back would release them, and a withdrawal could slip in.
                 session.execute(
                     update(Participation)
                     .where(col(Participation.consultation_id) == consultation.id,
@@ -196,17 +210,7 @@ def withdraw_support(session: Session, principal: Principal, proposal: Proposal,
     _check(session, principal, proposal, consultation, now)
     voter_id = principal.id
     with session.begin_nested():
-        # The resident's participation row first, as add_support takes it: a resident's supports
-        # and withdrawals then queue on that row instead of locking the support and the proposal
-        # in opposite orders (deadlocks on PostgreSQL; SQLite serialises writers anyway). Ensured
-        # first: while their first support is being cast, the row exists but is not visible yet,
-        # and this waits for it instead of locking nothing.
-        _ensure_participation(session, consultation.id or 0, voter_id)
-        session.execute(
-            select(Participation.id)
-            .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id)
-            .with_for_update()
-        )
+        running = _lock_proposal(session, proposal) != ProposalState.withdrawn
         removed = session.execute(
             delete(SupportVote).where(col(SupportVote.proposal_id) == proposal.id,
                                       col(SupportVote.voter_id) == voter_id)
@@ -217,19 +221,14 @@ def withdraw_support(session: Session, principal: Principal, proposal: Proposal,
                 .values(supports_count=Proposal.supports_count - 1)
             )
             # A withdrawn proposal gave its supports back when it was withdrawn: not a second time.
-            # Checked in the statement, after the proposal's row is locked by the one above, so a
-            # concurrent withdrawal is seen either way.
-            still_running = (
-                select(Proposal.id)
-                .where(col(Proposal.id) == proposal.id, col(Proposal.state) != ProposalState.withdrawn)
-                .exists()
-            )
-            session.execute(
-                update(Participation)
-                .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id,
-                       still_running)
-                .values(supports_used=Participation.supports_used - 1)
-            )
+            # (Its state cannot change under the lock taken above.)
+            if running:
+                session.execute(
+                    update(Participation)
+                    .where(col(Participation.consultation_id) == consultation.id,
+                           col(Participation.voter_id) == voter_id)
+                    .values(supports_used=Participation.supports_used - 1)
+                )
     return _state(session, proposal, consultation, voter_id)
 
 
