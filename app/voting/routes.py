@@ -168,7 +168,8 @@ def _read_ballot(form: FormData, admitted: list[Proposal]) -> tuple[dict[int, st
         key = name.removeprefix("grade-")
         if key != name and key.isdigit() and int(key) in on_ballot and isinstance(value, str):
             grades[int(key)] = value
-    selected = [int(value) for value in form.getlist("proposal") if isinstance(value, str) and value.isdigit()]
+    selected = [int(value) for value in form.getlist("proposal")
+                if isinstance(value, str) and value.isdigit() and int(value) in on_ballot]
     return grades, selected
 
 

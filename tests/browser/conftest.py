@@ -271,3 +271,58 @@ def create_resident(live_database_url: str) -> Iterator[Callable[..., Resident]]
         yield create
     finally:
         engine.dispose()
+
+
+# --- Consultations put to the vote on the live server (tests/browser/test_voting.py)
+
+
+@dataclass(frozen=True)
+class LiveConsultation:
+    """A consultation made on the live server, with its proposals' titles in submission order."""
+
+    slug: str
+    titles: list[str]
+
+
+@pytest.fixture(scope="session")
+def create_consultation(live_database_url: str) -> Iterator[Callable[..., LiveConsultation]]:
+    """Make a published consultation on the live server, in `phase` today, with a proposal per
+    title (costs for a budget) and the ballots or supports of other residents cast during its
+    voting phase through the services: `votes` holds one entry per voter, {proposal index: grade}
+    for majority judgment, a list of proposal indexes for a budget or supports."""
+    from datetime import timedelta
+
+    from app.voting import service as supports
+    from app.voting.ballots import cast_ballot
+    from tests.factories import make_consultation, make_proposal, make_user
+
+    engine = make_engine(live_database_url)
+
+    def create(*, method: str, titles: list[str], phase: str = "voting", costs: list[int] | None = None,
+               votes: list | None = None, **fields: object) -> LiveConsultation:
+        now = utcnow()
+        with Session(engine) as session:
+            consultation = make_consultation(session, phase=phase, voting_method=method, now=now, **fields)
+            author = make_user(session, name="Rémi Delattre", now=now)
+            made = [make_proposal(session, consultation, author, title=title,
+                                  now=consultation.proposals_starts_at + timedelta(hours=n),
+                                  estimated_cost=costs[n] if costs else None)
+                    for n, title in enumerate(titles)]
+            for n, vote in enumerate(votes or []):
+                voter = accounts.load_principal(session, make_user(session, now=now))
+                moment = consultation.voting_starts_at + timedelta(minutes=n + 1)
+                if method == "majority_judgment":
+                    grades = {made[index].id or 0: grade for index, grade in vote.items()}
+                    cast_ballot(session, voter, consultation, grades=grades, now=moment)
+                elif method == "budget":
+                    cast_ballot(session, voter, consultation, proposal_ids=[made[i].id or 0 for i in vote], now=moment)
+                else:
+                    for index in vote:
+                        supports.add_support(session, voter, made[index], now=moment)
+            session.commit()
+            return LiveConsultation(consultation.slug, list(titles))
+
+    try:
+        yield create
+    finally:
+        engine.dispose()

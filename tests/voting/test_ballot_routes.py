@@ -184,6 +184,21 @@ def test_a_refused_replacement_keeps_the_stored_ballot(client: TestClient, sessi
     assert view.grades == {a.id: E, b.id: E, c.id: E}
 
 
+def test_a_proposal_hidden_while_the_form_was_filled_is_left_out(
+    client: TestClient, session: Session, voter: User, majority: tuple[Consultation, list[Proposal]]
+) -> None:
+    consultation, (a, b, c) = majority
+    assert_page(client.get(url(consultation)))
+    c.state = "hidden"  # by moderation, meanwhile
+    session.add(c)
+    session.commit()
+    response = post(client, url(consultation), {f"grade-{a.id}": B, f"grade-{b.id}": P, f"grade-{c.id}": E})
+    assert response.status_code == 303
+    view = stored(session, voter, consultation)
+    assert view is not None
+    assert view.grades == {a.id: B, b.id: P}
+
+
 def test_refusals_say_why_with_their_status(client: TestClient, app: FastAPI, session: Session,
                                             majority: tuple[Consultation, list[Proposal]]) -> None:
     consultation, (a, b, c) = majority
