@@ -65,7 +65,7 @@ def test_proposal_page(client: TestClient, proposals: list[Proposal]) -> None:
     assert "Liévin" in text
     assert "4\u202f500 €" in text
     assert f'id="proposal-{proposal.id}-support"' in text
-    assert "0</strong> soutiens" in text
+    assert "0</strong> soutien<" in text  # French counts 0 in the singular
     assert "Connectez-vous pour soutenir cette proposition" in text  # a visitor
     assert 'name="action"' not in text
 
