@@ -22,7 +22,7 @@ from app.consultations.policy import phase_allows
 from app.core.clock import NowDep
 from app.core.db import SessionDep
 from app.core.errors import DomainError
-from app.core.i18n import N_, ngettext
+from app.core.i18n import N_, get_locale, ngettext
 from app.core.i18n import gettext as _
 from app.core.templating import format_number, render, wants_fragment
 from app.proposals import service as proposals
@@ -139,8 +139,15 @@ def _grade_names() -> dict[str, str]:
     return {grade: _(label) for grade, label in GRADE_NAMES.items()}
 
 
+def _english_ordinal(rank: int) -> str:
+    suffix = "th" if 10 <= rank % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(rank % 10, "th")
+    return f"{rank}{suffix}"
+
+
 def rank_words(rank: int, tied: bool) -> str:
-    """A rank in French: "1er", "2e"; a shared one says so: "1er ex æquo"."""
+    """A rank in words: "1er", "2e" ("1st", "2nd" in English); a shared one says so: "1er ex æquo"."""
+    if get_locale() == "en":  # English ordinals cannot come from one translated pattern
+        return _("%(place)s ex æquo", place=_english_ordinal(rank)) if tied else _english_ordinal(rank)
     place = _("1er") if rank == 1 else _("%(rank)se", rank=rank)
     return _("%(place)s ex æquo", place=place) if tied else place
 
