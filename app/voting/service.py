@@ -189,7 +189,7 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
             consultations.mark_first_vote(session, consultation, now=now)
     except SupportLimitReached:
         # A concurrent twin of this request may have taken the last support, for this very
-        # proposal, while this one waited for the participation row (PostgreSQL): then the
+        # proposal, while this one waited for the proposal's row (PostgreSQL): then the
         # resident does support it, and a repeat changes nothing.
         if _find(session, proposal, voter_id) is None:
             raise
