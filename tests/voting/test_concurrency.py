@@ -28,18 +28,14 @@ from sqlmodel import Session, col, func, select
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.consultations.models import Consultation
-from app.core.db import make_engine, session_factory
-from app.core.settings import Settings
-from app.main import create_app
+from app.core.db import session_factory
 from app.proposals import service as proposals
 from app.proposals.models import Proposal
-from app.territory.seed import load_axes, load_territory
 from app.voting import service as voting
 from app.voting.models import Participation, SupportVote
+from tests.concurrency import app_on, bearer_for, fresh_database, seeded_engine
 from tests.factories import NOW, make_consultation, make_proposal, make_user
-from tests.support import create_database, database_name, drop_database, migrate, postgres_base_url, worker_id
 
-SECRET = "x" * 40
 POOL = 25  # connections per engine: two xdist workers stay well below PostgreSQL's 100
 JOIN_TIMEOUT_S = 60
 
@@ -47,28 +43,14 @@ JOIN_TIMEOUT_S = 60
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of this module's own, outside the shared, rolled-back one."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('race') / 'race.db'}"
-        return
-    base_url = postgres_base_url()
-    name = database_name(base_url, f"{worker_id()}_voting_race")
-    url = create_database(base_url, name)
-    yield url
-    drop_database(base_url, name)
+    with fresh_database(request.param, tmp_path_factory, "voting_race") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url, pool_size=POOL, max_overflow=0, pool_timeout=JOIN_TIMEOUT_S)
-    try:
-        migrate(engine)
-        with Session(engine) as session:
-            load_territory(session)
-            load_axes(session)
-            session.commit()
+    with seeded_engine(database_url, pool_size=POOL, pool_timeout=JOIN_TIMEOUT_S) as engine:
         yield engine
-    finally:
-        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -336,22 +318,7 @@ def assert_consistent_with_withdrawals(engine: Engine, scene: Scene) -> None:
 @pytest.fixture
 def api(engine: Engine, database_url: str, tmp_path: Path) -> FastAPI:
     """The application on this module's database, every request with its own session."""
-    app = create_app(Settings(_env_file=None, var_dir=tmp_path / "var", database_url=database_url,
-                              secret_key=SECRET))
-    app.state.engine.dispose()
-    app.state.engine = engine
-    app.state.session_factory = session_factory(engine)
-    app.state.clock = lambda: NOW
-    return app
-
-
-def bearer_for(engine: Engine, voter_id: int) -> dict[str, str]:
-    with Session(engine) as session:
-        user = session.get(User, voter_id)
-        assert user is not None
-        _token, raw = accounts.create_access_token(session, user, name="race", now=NOW)
-        session.commit()
-    return {"Authorization": f"Bearer {raw}"}
+    return app_on(engine, database_url, tmp_path)
 
 
 def test_fifty_identical_supports_through_the_api(api: FastAPI, engine: Engine) -> None:
