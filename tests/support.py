@@ -5,20 +5,29 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
 from typing import NoReturn
 
 import psycopg
 import pytest
 from alembic import command
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from httpx2 import Response
 from psycopg import sql
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from app.accounts import passwords
+from app.accounts import service as accounts
+from app.accounts.models import User
 from app.cli import alembic_config
 from app.core.db import get_session
+from app.core.settings import Settings
+from tests.participation import csrf
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -146,3 +155,32 @@ def assert_fragment(response: Response, status: int = 200) -> str:
     assert "<html" not in text
     assert "<body" not in text
     return text
+
+
+# --- residents who sign in with their password (accounts, CSRF and rate-limit tests)
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+PASSWORD = "une phrase de passe assez longue"
+
+
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at its real cost takes ~85 ms a hash: a cheap one for tests that are not about hashing."""
+    monkeypatch.setattr(passwords, "_hasher", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024,
+                                                                         parallelism=1),)))
+
+
+def make_resident(session: Session, email: str, name: str = "Alice Martin", *, password: str = PASSWORD) -> User:
+    """A confirmed, onboarded resident of Liévin who can sign in with `password`, committed."""
+    user = accounts.create_user(session, display_name=name, email=email, password=password, is_email_confirmed=True,
+                                commune_insee="62510", now=T0)
+    accounts.complete_onboarding(session, user, commune_insee="62510", birth_year=None, accepts_terms=True,
+                                 terms_version=Settings.model_fields["terms_version"].default, now=T0)
+    session.commit()
+    return user
+
+
+def sign_in_with_password(client: TestClient, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the sign-in form, as a browser would."""
+    response = client.post("/connexion", data={"email": email, "password": password, "csrf_token": csrf(client)},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text[:500]

@@ -1,54 +1,27 @@
 """Who is asking: get_principal from a bearer token or the session cookie, and what pages and the
 API answer when nobody (valid) is."""
 
-import re
-from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlmodel import Session
 
-from app.accounts import passwords, service
+from app.accounts import service
 from app.accounts.deps import CurrentPrincipal, OptionalPrincipal
 from app.accounts.models import AccessToken, Role, User
 from app.core.errors import PROBLEM_JSON
-from app.core.settings import Settings
+from tests.participation import csrf
+from tests.support import PASSWORD, T0, cheap_password_hashing, make_resident, sign_in_with_password
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-PASSWORD = "une phrase de passe assez longue"
 INVALID_TOKEN = "Ce jeton d’accès n’est pas valable (inconnu ou révoqué)."
 
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its real cost takes ~85 ms a hash; these tests are not about hashing."""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024,
-                                                                         parallelism=1),)))
-
-
-def make_user(session: Session, email: str, name: str = "Alice Martin") -> User:
-    user = service.create_user(session, display_name=name, email=email, password=PASSWORD, is_email_confirmed=True,
-                               commune_insee="62510", now=T0)
-    service.complete_onboarding(session, user, commune_insee="62510", birth_year=None, accepts_terms=True,
-                                terms_version=Settings.model_fields["terms_version"].default, now=T0)
-    session.commit()
-    return user
-
-
-def csrf(client: TestClient) -> str:
-    found = re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/").text)
-    assert found, "no CSRF token on the home page"
-    return found.group(1)
-
-
-def sign_in(client: TestClient, email: str) -> None:
-    response = client.post("/connexion", data={"email": email, "password": PASSWORD, "csrf_token": csrf(client)},
-                           follow_redirects=False)
-    assert response.status_code == 303, response.text[:500]
+    cheap_password_hashing(monkeypatch)
 
 
 def bearer(raw: str) -> dict[str, str]:
@@ -67,7 +40,7 @@ def assert_unauthorized(response, detail: str | None = None) -> None:  # type: i
 
 @pytest.fixture
 def alice(session: Session) -> User:
-    return make_user(session, "alice@example.fr")
+    return make_resident(session, "alice@example.fr")
 
 
 @pytest.fixture
@@ -119,8 +92,8 @@ def test_token_of_an_erased_person(client: TestClient, session: Session, alice: 
 
 def test_bearer_token_wins_over_the_session_cookie(app: FastAPI, client: TestClient, session: Session,
                                                    alice: User, token: tuple[AccessToken, str]) -> None:
-    bob = make_user(session, "bob@example.fr", "Bob Durand")
-    sign_in(client, "bob@example.fr")
+    bob = make_resident(session, "bob@example.fr", "Bob Durand")
+    sign_in_with_password(client, "bob@example.fr")
     assert client.get("/api/v1/me").json()["id"] == bob.id
     assert client.get("/api/v1/me", headers=bearer(token[1])).json()["id"] == alice.id
     # A bad token is refused, not silently replaced by the cookie's person.
@@ -134,7 +107,7 @@ def test_no_credentials_on_the_api(client: TestClient) -> None:
 
 def test_session_of_an_erased_person_is_anonymous(app: FastAPI, client: TestClient, session: Session,
                                                   alice: User) -> None:
-    sign_in(client, "alice@example.fr")
+    sign_in_with_password(client, "alice@example.fr")
     assert client.get("/api/v1/me").status_code == 200
     alice.erased_at = T0  # a session left behind (erasure normally closes them all)
     session.add(alice)
@@ -159,7 +132,7 @@ def probe(app: FastAPI) -> FastAPI:
 
 def test_get_principal_for_visitors_and_residents(probe: FastAPI, client: TestClient, alice: User) -> None:
     assert client.get("/test/qui").json() == {"id": None, "cached": True}
-    sign_in(client, "alice@example.fr")
+    sign_in_with_password(client, "alice@example.fr")
     assert client.get("/test/qui").json() == {"id": alice.id, "cached": True}
 
 
@@ -213,5 +186,5 @@ def test_current_principal_dependency(probe: FastAPI, client: TestClient, alice:
         return {"id": principal.id}
 
     assert_unauthorized(client.get("/api/v1/test/moi"))
-    sign_in(client, "alice@example.fr")
+    sign_in_with_password(client, "alice@example.fr")
     assert client.get("/api/v1/test/moi").json() == {"id": alice.id}

@@ -3,32 +3,36 @@ hands out a random token only, rotates it at sign-in, expires it and revokes it.
 
 import hashlib
 import os
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import redis
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlmodel import Session, select
 
-from app.accounts import passwords, service
+from app.accounts import service
 from app.accounts.models import User, UserSession
 from app.accounts.sessions import DatabaseSessionStore, RedisSessionStore, SessionStore, StoredSession, token_hash
 from app.core.settings import Settings
 from app.main import create_app
-from tests.support import unavailable, use_session
+from tests.participation import csrf
+from tests.support import (
+    PASSWORD,
+    T0,
+    cheap_password_hashing,
+    make_resident,
+    sign_in_with_password,
+    unavailable,
+    use_session,
+)
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 IDLE = timedelta(minutes=30)
-PASSWORD = "une phrase de passe assez longue"
 NEW_PASSWORD = "une autre phrase, plus longue encore"
 COOKIE = "carreau_session"
 HOST_COOKIE = "__Host-carreau_session"
@@ -36,10 +40,9 @@ HTTPS_BASE = "https://carreau.example"
 
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its real cost takes ~85 ms a hash; these tests are about sessions, not hashing."""
-    cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-    monkeypatch.setattr(passwords, "_hasher", cheap)
+    cheap_password_hashing(monkeypatch)
 
 
 def redis_client() -> redis.Redis:
@@ -232,29 +235,6 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def make_user(session: Session, email: str, *, name: str = "Alice Martin", password: str = PASSWORD) -> User:
-    """A confirmed, onboarded resident of Liévin who can sign in with `password`."""
-    user = service.create_user(session, display_name=name, email=email, password=password, is_email_confirmed=True,
-                               commune_insee="62510", now=T0)
-    service.complete_onboarding(session, user, commune_insee="62510", birth_year=None, accepts_terms=True,
-                                terms_version=Settings.model_fields["terms_version"].default, now=T0)
-    session.commit()
-    return user
-
-
-def csrf(client: TestClient) -> str:
-    """The CSRF token of this browser, as every page hands it to htmx."""
-    found = re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/").text)
-    assert found, "no CSRF token on the home page"
-    return found.group(1)
-
-
-def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> None:
-    response = client.post("/connexion", data={"email": email, "password": password, "csrf_token": csrf(client)},
-                           follow_redirects=False)
-    assert response.status_code == 303, response.text[:500]
-
-
 def whoami(client: TestClient, cookie: tuple[str, str] | None = None) -> int | None:
     """The id of the person the session stands for, or None for a visitor. With `cookie`, only
     that cookie is sent (a replayed, stolen or planted session cookie)."""
@@ -300,7 +280,7 @@ def _set_cookie(response_headers: list[str], name: str) -> tuple[str, set[str]]:
 
 
 def test_https_cookie_is_a_random_token_with_every_protection(https_app: FastAPI, session: Session) -> None:
-    alice = make_user(session, "alice@example.fr")
+    alice = make_resident(session, "alice@example.fr")
     with TestClient(https_app, base_url="https://testserver") as client:
         response = client.post("/connexion", data={"email": "alice@example.fr", "password": PASSWORD,
                                                    "csrf_token": csrf(client)}, follow_redirects=False)
@@ -321,7 +301,7 @@ def test_https_cookie_is_a_random_token_with_every_protection(https_app: FastAPI
 
 
 def test_http_cookie_has_no_secure_flag(app: FastAPI, client: TestClient, session: Session) -> None:
-    make_user(session, "alice@example.fr")
+    make_resident(session, "alice@example.fr")
     response = client.post("/connexion", data={"email": "alice@example.fr", "password": PASSWORD,
                                                "csrf_token": csrf(client)}, follow_redirects=False)
     _token, attributes = _set_cookie(response.headers.get_list("set-cookie"), COOKIE)
@@ -336,7 +316,7 @@ def test_visitors_get_no_session_cookie(client: TestClient) -> None:
 
 
 def test_made_up_cookie_is_ignored(app: FastAPI, client: TestClient, session: Session) -> None:
-    alice = make_user(session, "alice@example.fr")
+    alice = make_resident(session, "alice@example.fr")
     assert alice.id is not None
     assert whoami(client, (COOKIE, str(alice.id))) is None
     assert whoami(client, (COOKIE, "x" * 43)) is None
@@ -344,14 +324,14 @@ def test_made_up_cookie_is_ignored(app: FastAPI, client: TestClient, session: Se
 
 def test_sign_in_rotates_the_token(https_app: FastAPI, session: Session) -> None:
     """Session fixation: a token held (or planted) before sign-in is worth nothing after it."""
-    alice = make_user(session, "alice@example.fr")
+    alice = make_resident(session, "alice@example.fr")
     with TestClient(https_app, base_url="https://testserver") as client:
         # An anonymous session, holding a message for the visitor.
         assert post(client, "/deconnexion") == 303
         before = client.cookies[HOST_COOKIE]
         assert session.get(UserSession, token_hash(before)) is not None
 
-        sign_in(client, "alice@example.fr")
+        sign_in_with_password(client, "alice@example.fr")
         after = client.cookies[HOST_COOKIE]
         assert after != before
         assert whoami(client) == alice.id
@@ -364,8 +344,8 @@ def test_sign_in_rotates_the_token(https_app: FastAPI, session: Session) -> None
 
 
 def test_sign_out_revokes_the_session_on_the_server(app: FastAPI, client: TestClient, session: Session) -> None:
-    alice = make_user(session, "alice@example.fr")
-    sign_in(client, "alice@example.fr")
+    alice = make_resident(session, "alice@example.fr")
+    sign_in_with_password(client, "alice@example.fr")
     token = client.cookies[COOKIE]
     assert post(client, "/deconnexion") == 303
     assert whoami(client) is None
@@ -375,8 +355,8 @@ def test_sign_out_revokes_the_session_on_the_server(app: FastAPI, client: TestCl
 
 
 def test_idle_timeout(app: FastAPI, client: TestClient, session: Session, clock: Clock) -> None:
-    alice = make_user(session, "alice@example.fr")
-    sign_in(client, "alice@example.fr")
+    alice = make_resident(session, "alice@example.fr")
+    sign_in_with_password(client, "alice@example.fr")
     clock.advance(minutes=29)
     assert whoami(client) == alice.id  # each request counts as activity
     clock.advance(minutes=29)
@@ -390,16 +370,16 @@ def test_absolute_timeout(settings: Settings, session: Session) -> None:
     app = create_app(settings.model_copy(update={"session_absolute_hours": 1, "session_idle_minutes": 30}))
     use_session(app, session)
     clock = app.state.clock = Clock(T0)
-    alice = make_user(session, "alice@example.fr")
+    alice = make_resident(session, "alice@example.fr")
     try:
         with TestClient(app) as client:
-            sign_in(client, "alice@example.fr")
+            sign_in_with_password(client, "alice@example.fr")
             for _ in range(5):  # busy all along: never idle
                 clock.advance(minutes=11)
                 assert whoami(client) == alice.id
             clock.advance(minutes=5)  # 60 minutes since the sign-in
             assert whoami(client) is None
-            sign_in(client, "alice@example.fr")  # signing in again starts a new hour
+            sign_in_with_password(client, "alice@example.fr")  # signing in again starts a new hour
             assert whoami(client) == alice.id
     finally:
         app.state.engine.dispose()
@@ -409,15 +389,15 @@ def _signed_in_clients(app: FastAPI, email: str, count: int) -> list[TestClient]
     clients = [TestClient(app) for _ in range(count)]
     for client in clients:
         client.__enter__()
-        sign_in(client, email)
+        sign_in_with_password(client, email)
     return clients
 
 
 @pytest.fixture
 def browsers(app: FastAPI, session: Session) -> Iterator[tuple[User, list[TestClient], TestClient]]:
     """Alice signed in on two browsers, Bob on a third."""
-    alice = make_user(session, "alice@example.fr")
-    make_user(session, "bob@example.fr", name="Bob Durand")
+    alice = make_resident(session, "alice@example.fr")
+    make_resident(session, "bob@example.fr", name="Bob Durand")
     clients = _signed_in_clients(app, "alice@example.fr", 2) + _signed_in_clients(app, "bob@example.fr", 1)
     try:
         yield alice, clients[:2], clients[2]

@@ -1,58 +1,29 @@
 """CSRF: every unsafe request that rides on cookies carries the token of its own browser."""
 
-import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlmodel import Session, select
 
-from app.accounts import passwords, service
 from app.accounts import routes as pages
+from app.accounts import service
 from app.accounts.api import erase_me, verify_residence
 from app.accounts.models import AccessToken, AccountTokenKind, User
 from app.core.csrf import CSRF_COOKIE, SAFE_METHODS, verify_csrf
 from app.core.errors import PROBLEM_JSON
-from app.core.settings import Settings
-from tests.support import assert_page
+from tests.participation import csrf
+from tests.support import PASSWORD, T0, assert_page, cheap_password_hashing, make_resident, sign_in_with_password
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-PASSWORD = "une phrase de passe assez longue"
 REFUSED = "La vérification de sécurité du formulaire a échoué. Rechargez la page, puis réessayez."
 
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its real cost takes ~85 ms a hash; these tests are about CSRF, not hashing."""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024,
-                                                                         parallelism=1),)))
-
-
-def make_user(session: Session, email: str, name: str = "Alice Martin") -> User:
-    user = service.create_user(session, display_name=name, email=email, password=PASSWORD, is_email_confirmed=True,
-                               commune_insee="62510", now=T0)
-    service.complete_onboarding(session, user, commune_insee="62510", birth_year=None, accepts_terms=True,
-                                terms_version=Settings.model_fields["terms_version"].default, now=T0)
-    session.commit()
-    return user
-
-
-def csrf(client: TestClient) -> str:
-    """The CSRF token of this browser, as every page hands it to htmx."""
-    found = re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/").text)
-    assert found, "no CSRF token on the home page"
-    return found.group(1)
-
-
-def sign_in(client: TestClient, email: str) -> None:
-    response = client.post("/connexion", data={"email": email, "password": PASSWORD, "csrf_token": csrf(client)},
-                           follow_redirects=False)
-    assert response.status_code == 303, response.text[:500]
+    cheap_password_hashing(monkeypatch)
 
 
 def signed_in_as(client: TestClient) -> int | None:
@@ -73,14 +44,14 @@ def assert_refused_problem(response) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def alice(session: Session) -> User:
-    return make_user(session, "alice@example.fr")
+    return make_resident(session, "alice@example.fr")
 
 
 @pytest.fixture
 def browser(app: FastAPI, alice: User) -> Iterator[TestClient]:
     """Alice's browser, signed in."""
     with TestClient(app) as client:
-        sign_in(client, "alice@example.fr")
+        sign_in_with_password(client, "alice@example.fr")
         yield client
 
 

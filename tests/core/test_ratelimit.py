@@ -2,40 +2,34 @@
 access tokens through the app, each answering 429 with Retry-After past its limit."""
 
 import os
-import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlmodel import Session
 
-from app.accounts import deps, passwords, service
+from app.accounts import deps, service
 from app.accounts import routes as pages
 from app.accounts.models import User
 from app.core.errors import PROBLEM_JSON
 from app.core.ratelimit import RateLimiter, TooManyRequests
 from app.core.settings import Settings
 from app.main import create_app
-from tests.support import assert_page, unavailable, use_session
+from tests.participation import csrf
+from tests.support import PASSWORD, T0, assert_page, cheap_password_hashing, make_resident, unavailable, use_session
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-PASSWORD = "une phrase de passe assez longue"
 TOO_MANY = "Trop de tentatives en peu de temps. Patientez un moment avant de réessayer."
 ELSEWHERE = ("203.0.113.7", 50000)  # another client address
 
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its real cost takes ~85 ms a hash; these tests are about counting attempts."""
-    monkeypatch.setattr(passwords, "_hasher", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024,
-                                                                         parallelism=1),)))
+    cheap_password_hashing(monkeypatch)
 
 
 def redis_client() -> redis.Redis:
@@ -110,21 +104,6 @@ def test_memory_limiter_reset() -> None:
 # --- through the app
 
 
-def make_user(session: Session, email: str) -> User:
-    user = service.create_user(session, display_name="Alice Martin", email=email, password=PASSWORD,
-                               is_email_confirmed=True, commune_insee="62510", now=T0)
-    service.complete_onboarding(session, user, commune_insee="62510", birth_year=None, accepts_terms=True,
-                                terms_version=Settings.model_fields["terms_version"].default, now=T0)
-    session.commit()
-    return user
-
-
-def csrf(client: TestClient) -> str:
-    found = re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/").text)
-    assert found, "no CSRF token on the home page"
-    return found.group(1)
-
-
 def post(client: TestClient, path: str, **data: str):  # type: ignore[no-untyped-def]
     return client.post(path, data={**data, "csrf_token": csrf(client)}, follow_redirects=False)
 
@@ -135,8 +114,8 @@ def assert_too_many_page(response, *, at_most: int) -> None:  # type: ignore[no-
 
 
 def test_sign_in_per_account(app: FastAPI, client: TestClient, session: Session) -> None:
-    make_user(session, "alice@example.fr")
-    make_user(session, "bob@example.fr")
+    make_resident(session, "alice@example.fr")
+    make_resident(session, "bob@example.fr")
     for _ in range(5):  # SIGN_IN_RATE_PER_ACCOUNT
         assert post(client, "/connexion", email="alice@example.fr", password="pas le bon mot de passe").status_code \
             == 400
@@ -151,7 +130,7 @@ def test_sign_in_per_account(app: FastAPI, client: TestClient, session: Session)
 
 
 def test_sign_in_per_address(app: FastAPI, client: TestClient, session: Session) -> None:
-    make_user(session, "alice@example.fr")
+    make_resident(session, "alice@example.fr")
     for n in range(20):  # SIGN_IN_RATE_PER_ADDRESS, each on a different address
         assert post(client, "/connexion", email=f"essai{n}@example.fr", password="au hasard 123").status_code == 400
     assert_too_many_page(post(client, "/connexion", email="alice@example.fr", password=PASSWORD), at_most=61)
@@ -181,7 +160,7 @@ def test_sign_up(app: FastAPI, client: TestClient) -> None:
 
 
 def test_password_reset_per_account(app: FastAPI, client: TestClient, session: Session) -> None:
-    make_user(session, "alice@example.fr")
+    make_resident(session, "alice@example.fr")
     for _ in range(3):  # RESET_RATE_PER_ACCOUNT
         assert post(client, "/mot-de-passe-oublie", email="alice@example.fr").status_code == 200
     assert_too_many_page(post(client, "/mot-de-passe-oublie", email="alice@example.fr"), at_most=3601)
@@ -213,7 +192,7 @@ def _assert_too_many_problem(response, *, at_most: int) -> None:  # type: ignore
 
 def test_access_token_use(monkeypatch: pytest.MonkeyPatch, client: TestClient, session: Session) -> None:
     monkeypatch.setattr(deps, "TOKEN_RATE", "3/minute")
-    alice = make_user(session, "alice@example.fr")
+    alice = make_resident(session, "alice@example.fr")
     token, other_token = _token(session, alice), _token(session, alice)
     for _ in range(3):
         assert client.get("/api/v1/me", headers=token).status_code == 200
@@ -229,7 +208,7 @@ def test_access_token_limit_is_shared_through_redis(monkeypatch: pytest.MonkeyPa
     """Two workers (two apps) with CARREAU_REDIS_URL count the same attempts."""
     client = redis_client()
     monkeypatch.setattr(deps, "TOKEN_RATE", "3/minute")
-    alice = make_user(session, "alice@example.fr")
+    alice = make_resident(session, "alice@example.fr")
     token = _token(session, alice)
     counter = service.digest(token["Authorization"].removeprefix("Bearer "))[:16]  # in the limiter's key
     workers = [create_app(settings.model_copy(update={"redis_url": REDIS_URL})) for _ in range(2)]
