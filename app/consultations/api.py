@@ -35,7 +35,7 @@ def consultation_out(session: Session, consultation: Consultation, now: object) 
         id=consultation.id, slug=consultation.slug, title=consultation.title, summary=consultation.summary,
         axis=AxisRef(id=axis.id, number=axis.number, slug=axis.slug, title=axis.title),
         scope=ScopeOut(kind=consultation.scope_kind, code=consultation.scope_code,
-                       name=service.scope_name(session, consultation)),
+                       name=service.scope_name(session, consultation, in_words=False)),
         phase=service.current_phase(consultation, now),  # type: ignore[arg-type]
         phases={name: PhaseOut(**span) for name, span in service.phases_of(consultation).items()},
         voting_method=consultation.voting_method,

@@ -18,6 +18,7 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.i18n import N_, gettext
 from app.territory.models import Axis, Commune, Epci
 from app.territory.search import fold
+from app.territory.service import epci_in_words
 
 
 class ConsultationNotFound(NotFound):
@@ -38,11 +39,15 @@ def scope_of(consultation: Consultation) -> Scope:
     return Scope(axis_id=consultation.axis_id, consultation_id=consultation.id)
 
 
-def scope_name(session: Session, consultation: Consultation) -> str:
-    """Who the consultation is for, in words: "tout le Bassin minier", an EPCI, a commune."""
+def scope_name(session: Session, consultation: Consultation, *, in_words: bool = True) -> str:
+    """Who the consultation is for: "tout le Bassin minier", an EPCI, a commune. In words, as a
+    sentence says it after "habitants de" ("la Communauté d’agglomération de …"), or the EPCI's
+    official name (in_words=False)."""
     if consultation.scope_kind == ScopeKind.epci and consultation.scope_code:
         epci = session.get(Epci, consultation.scope_code)
-        return epci.name if epci else consultation.scope_code
+        if epci is None:
+            return consultation.scope_code
+        return epci_in_words(epci.name) if in_words else epci.name
     if consultation.scope_kind == ScopeKind.commune and consultation.scope_code:
         commune = session.get(Commune, consultation.scope_code)
         return commune.name if commune else consultation.scope_code

@@ -18,6 +18,23 @@ class AxisNotFound(NotFound):
     message = N_("Cet axe n’existe pas.")
 
 
+_EPCI_KINDS = {
+    "CA ": "la Communauté d’agglomération ",
+    "CC ": "la Communauté de communes ",
+    "CU ": "la Communauté urbaine ",
+    "Métropole ": "la Métropole ",
+}
+
+
+def epci_in_words(name: str) -> str:
+    """An EPCI's official short name ("CA de Lens - Liévin") as a sentence says it after "de":
+    "la Communauté d’agglomération de Lens - Liévin"."""
+    for prefix, words in _EPCI_KINDS.items():
+        if name.startswith(prefix):
+            return words + name[len(prefix):]
+    return name
+
+
 @dataclass(frozen=True)
 class EpciSummary:
     epci: Epci

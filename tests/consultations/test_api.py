@@ -11,9 +11,9 @@ from httpx2 import Response
 from sqlmodel import Session, select
 
 from app.accounts import service as accounts
-from app.accounts.models import Role, User
+from app.accounts.models import Role
 from app.territory.models import Axis
-from tests.factories import NOW, make_consultation, make_proposal, make_user, phase_dates
+from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user, phase_dates
 
 PROBLEM = "application/problem+json"
 DAY = timedelta(days=1)
@@ -24,12 +24,6 @@ PHASE_NAMES = ("information", "proposals", "voting", "results", "follow_up")
 @pytest.fixture(autouse=True)
 def _clock(app: FastAPI) -> None:
     app.state.clock = lambda: NOW
-
-
-def bearer(session: Session, user: User) -> dict[str, str]:
-    _token, raw = accounts.create_access_token(session, user, name="tests", now=NOW)
-    session.flush()
-    return {"Authorization": f"Bearer {raw}"}
 
 
 def axis(session: Session, number: int) -> Axis:

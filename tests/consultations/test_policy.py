@@ -11,6 +11,8 @@ from app.consultations.policy import eligibility, in_scope, phase_allows
 from app.territory.models import Commune
 from tests.factories import NOW, phase_dates
 
+LENS_LIEVIN = "la Communauté d’agglomération de Lens - Liévin"
+
 LENS_LIEVIN = "246200364"
 PORTE_DU_HAINAUT = "200042190"
 LIEVIN = Commune(insee_code="62510", name="Liévin", search_name="lievin", departement="62", population=30063,
@@ -65,10 +67,10 @@ def test_a_commune_scope_takes_that_commune_only() -> None:
 
 def test_outside_an_epci_scope_the_refusal_names_who_may_take_part() -> None:
     c = consultation(scope_kind="epci", scope_code=LENS_LIEVIN)
-    decision = decide(resident(commune="59002"), c, scope_name="CA de Lens - Liévin")
+    decision = decide(resident(commune="59002"), c, scope_name=LENS_LIEVIN)
     assert not decision
-    assert decision.reason == "Cette consultation est réservée aux habitants de CA de Lens - Liévin."
-    assert decide(resident(commune="62510"), c, scope_name="CA de Lens - Liévin")
+    assert decision.reason == f"Cette consultation est réservée aux habitants de {LENS_LIEVIN}."
+    assert decide(resident(commune="62510"), c, scope_name=LENS_LIEVIN)
 
 
 def test_outside_a_commune_scope_the_refusal_names_the_commune() -> None:

@@ -49,7 +49,7 @@ def test_axis_page_lists_its_published_consultations_open_ones_first(client: Tes
     assert f'href="/consultations/{results.slug}"' in text
     assert "Vote ouvert" in text
     assert "Résultats publiés" in text
-    assert "Réservée aux habitants de CA de Lens - Liévin" in text
+    assert "Réservée aux habitants de la Communauté d’agglomération de Lens - Liévin" in text
     assert "Ouverte aux habitants de tout le Bassin minier" in text
     assert "Vote jusqu’au" in text
     assert "6 mars 2027" in text  # the voting phase of the factories ends 5 days after NOW

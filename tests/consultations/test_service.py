@@ -118,7 +118,8 @@ def test_scopes(session: Session) -> None:
     principal = moderator(session)
     epci = service.create(session, principal, new(scope=ScopeIn(kind="epci", code=LENS_LIEVIN)), now=NOW)
     assert (epci.scope_kind, epci.scope_code) == ("epci", LENS_LIEVIN)
-    assert service.scope_name(session, epci) == "CA de Lens - Liévin"
+    assert service.scope_name(session, epci) == "la Communauté d’agglomération de Lens - Liévin"
+    assert service.scope_name(session, epci, in_words=False) == "CA de Lens - Liévin"
     commune = service.create(session, principal, new(scope=ScopeIn(kind="commune", code="62498")), now=NOW)
     assert service.scope_name(session, commune) == "Lens"
     basin = service.create(session, principal, new(scope=ScopeIn(kind="basin", code="62498")), now=NOW)
@@ -405,7 +406,9 @@ def test_check_eligibility_names_the_epci(session: Session) -> None:
     consultation = make_consultation(session, scope_kind="epci", scope_code=LENS_LIEVIN)
     outsider = make_user(session, commune="59002")  # Abscon, Porte du Hainaut
     decision = service.check_eligibility(session, outsider, consultation, now=NOW)
-    assert decision.reason == "Cette consultation est réservée aux habitants de CA de Lens - Liévin."
+    assert decision.reason == (
+        "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin."
+    )
     assert service.check_eligibility(session, make_user(session, commune="62498"), consultation, now=NOW)
 
 

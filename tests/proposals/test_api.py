@@ -11,16 +11,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import Engine, event
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from app.accounts import service as accounts
-from app.accounts.models import Role, User
 from app.consultations.models import Consultation
 from app.proposals.models import Comment, Proposal
-from app.territory.models import Axis
-from tests.factories import NOW, make_consultation, make_proposal, make_user, phase_dates
+from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user, moderator, phase_dates, someone
+from tests.support import problem
 
-PROBLEM = "application/problem+json"
 DAY = timedelta(days=1)
 LENS_LIEVIN = "246200364"
 TITLE = "Des jardins partagés dans la cité"
@@ -30,32 +27,6 @@ BODY = "Transformer les friches de la cité en **jardins partagés**."
 @pytest.fixture(autouse=True)
 def _clock(app: FastAPI) -> None:
     app.state.clock = lambda: NOW
-
-
-def bearer(session: Session, user: User) -> dict[str, str]:
-    _token, raw = accounts.create_access_token(session, user, name="tests", now=NOW)
-    session.flush()
-    return {"Authorization": f"Bearer {raw}"}
-
-
-def someone(session: Session, **fields: Any) -> dict[str, str]:
-    return bearer(session, make_user(session, **fields))
-
-
-def moderator(session: Session, axis_number: int = 1) -> dict[str, str]:
-    user = make_user(session)
-    axis = session.exec(select(Axis).where(Axis.number == axis_number)).one()
-    accounts.grant_role(session, user, Role.moderator, now=NOW, axis_id=axis.id)
-    return bearer(session, user)
-
-
-def problem(response: Response, status: int, kind: str = "about:blank") -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    data = response.json()
-    assert (data["status"], data["type"]) == (status, kind)
-    assert data["detail"]
-    return data
 
 
 def post_proposal(client: TestClient, consultation: Consultation, headers: dict[str, str],
@@ -136,7 +107,9 @@ def test_submitting_from_outside_the_scope_is_403(client: TestClient, session: S
     consultation = make_consultation(session, phase="proposals", scope_kind="epci", scope_code=LENS_LIEVIN)
     data = problem(post_proposal(client, consultation, someone(session, commune="59002")), 403,
                    "/problems/not-eligible")
-    assert data["detail"] == "Cette consultation est réservée aux habitants de CA de Lens - Liévin."
+    assert data["detail"] == (
+        "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin."
+    )
     assert post_proposal(client, consultation, someone(session, commune="62498")).status_code == 201
 
 

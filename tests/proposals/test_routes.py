@@ -63,7 +63,7 @@ def test_consultation_page_shows_its_timeline_rules_and_text(client: TestClient,
     current = timeline[timeline.index('aria-current="step"'):]
     assert current.index("Vote") < current.index("</li>")
     assert "du 24 février 2027 au 6 mars 2027" in page_text_of(timeline)
-    assert "Réservée aux habitants de CA de Lens - Liévin" in text
+    assert "Réservée aux habitants de la Communauté d’agglomération de Lens - Liévin" in text
     assert "Il faut avoir au moins 16 ans cette année." in text
     assert "Vous disposez de 3 soutiens" in text
     assert "Les résultats restent cachés jusqu’à la fin du vote." in text
@@ -93,10 +93,10 @@ def test_an_ineligible_resident_is_told_why(client: TestClient, app: FastAPI, se
     session.commit()
     sign_in(client, app, from_douai)
     text = assert_page(client.get(f"/consultations/{consultation.slug}"))
-    assert "Cette consultation est réservée aux habitants de CA de Lens - Liévin." in text
+    assert "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin." in text
     assert "/proposer" not in text  # no button that could only lead to a refusal
     refused = assert_page(client.get(f"/consultations/{consultation.slug}/proposer"), 403)
-    assert "Cette consultation est réservée aux habitants de CA de Lens - Liévin." in refused
+    assert "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin." in refused
     assert "<textarea" not in refused
 
 

@@ -145,7 +145,9 @@ def test_submitting_from_outside_the_scope_is_403(session: Session) -> None:
     with pytest.raises(service.NotEligible) as refused:
         submit(session, consultation, resident(session, commune="59002"))
     assert (refused.value.status_code, refused.value.code) == (403, "not-eligible")
-    assert refused.value.message == "Cette consultation est réservée aux habitants de CA de Lens - Liévin."
+    assert refused.value.message == (
+        "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin."
+    )
 
 
 @pytest.mark.parametrize(

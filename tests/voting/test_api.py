@@ -11,12 +11,11 @@ from httpx2 import Response
 from sqlmodel import Session, func, select
 
 from app.accounts import service as accounts
-from app.accounts.models import User
 from app.accounts.sessions import DatabaseSessionStore
 from app.consultations.models import Consultation
 from app.proposals.models import Proposal
 from app.voting.models import Participation, SupportVote
-from tests.factories import NOW, make_consultation, make_proposal, make_user
+from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user, someone
 
 PROBLEM = "application/problem+json"
 LENS_LIEVIN = "246200364"
@@ -25,16 +24,6 @@ LENS_LIEVIN = "246200364"
 @pytest.fixture(autouse=True)
 def _clock(app: FastAPI) -> None:
     app.state.clock = lambda: NOW
-
-
-def bearer(session: Session, user: User) -> dict[str, str]:
-    _token, raw = accounts.create_access_token(session, user, name="tests", now=NOW)
-    session.flush()
-    return {"Authorization": f"Bearer {raw}"}
-
-
-def someone(session: Session, **fields: Any) -> dict[str, str]:
-    return bearer(session, make_user(session, **fields))
 
 
 def problem(response: Response, status: int, kind: str) -> dict[str, Any]:
@@ -132,7 +121,7 @@ def test_the_vote_closes_with_the_clock(client: TestClient, app: FastAPI, sessio
     ("user", "rules", "detail"),
     [
         ({"commune": "59002"}, {"scope_kind": "epci", "scope_code": LENS_LIEVIN},
-         "Cette consultation est réservée aux habitants de CA de Lens - Liévin."),
+         "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin."),
         ({"commune": "62510"}, {"scope_kind": "commune", "scope_code": "62498"},
          "Cette consultation est réservée aux habitants de Lens."),
         ({"commune": None}, {}, "Indiquez d’abord votre commune de résidence, depuis votre compte."),

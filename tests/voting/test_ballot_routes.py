@@ -206,7 +206,7 @@ def test_refusals_say_why_with_their_status(client: TestClient, app: FastAPI, se
     outsider = make_user(session, commune=DOUAI)
     session.commit()
     sign_in(client, app, outsider)
-    reason = "Cette consultation est réservée aux habitants de CA de Lens - Liévin."
+    reason = "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin."
     page = assert_page(client.get(url(consultation)), 403)
     assert reason in page
     assert 'name="grade-' not in page

@@ -142,7 +142,7 @@ def test_an_ineligible_resident_is_told_why(client: TestClient, app: FastAPI, se
     outsider = make_user(session, commune=DOUAI)
     session.commit()
     sign_in(client, app, outsider)
-    reason = "Cette consultation est réservée aux habitants de CA de Lens - Liévin."
+    reason = "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin."
     page = assert_page(client.get(f"/propositions/{proposals[0].id}"))
     assert reason in page
     assert 'name="action"' not in page

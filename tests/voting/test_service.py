@@ -153,7 +153,7 @@ def test_a_support_kept_after_the_vote_cannot_be_withdrawn(session: Session) -> 
     ("fields", "rules", "reason"),
     [
         ({"commune": "59002"}, {"scope_kind": "epci", "scope_code": LENS_LIEVIN},
-         "Cette consultation est réservée aux habitants de CA de Lens - Liévin."),
+         "Cette consultation est réservée aux habitants de la Communauté d’agglomération de Lens - Liévin."),
         ({"commune": "62510"}, {"scope_kind": "commune", "scope_code": "62498"},
          "Cette consultation est réservée aux habitants de Lens."),
         ({"commune": None}, {}, "Indiquez d’abord votre commune de résidence, depuis votre compte."),
