@@ -2,11 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 
 from sqlmodel import Session, select
 
 from app.accounts import service as accounts
-from app.accounts.models import User, VerificationLevel
+from app.accounts.models import Role, User, VerificationLevel
 from app.consultations.models import Consultation
 from app.proposals.models import Proposal
 from app.proposals.search import search_text_of
@@ -66,3 +67,23 @@ def make_proposal(session: Session, consultation: Consultation, author: User, *,
     session.add(proposal)
     session.flush()
     return proposal
+
+
+def bearer(session: Session, user: User) -> dict[str, str]:
+    """An Authorization header with a new access token of `user` (flushed)."""
+    _token, raw = accounts.create_access_token(session, user, name="tests", now=NOW)
+    session.flush()
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def someone(session: Session, **fields: Any) -> dict[str, str]:
+    """The Authorization header of a new resident (make_user's fields)."""
+    return bearer(session, make_user(session, **fields))
+
+
+def moderator(session: Session, axis_number: int = 1) -> dict[str, str]:
+    """The Authorization header of a new moderator of this axis."""
+    user = make_user(session)
+    axis = session.exec(select(Axis).where(Axis.number == axis_number)).one()
+    accounts.grant_role(session, user, Role.moderator, now=NOW, axis_id=axis.id)
+    return bearer(session, user)

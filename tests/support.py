@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import psycopg
 import pytest
@@ -26,6 +26,7 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.cli import alembic_config
 from app.core.db import get_session
+from app.core.errors import PROBLEM_JSON
 from app.core.settings import Settings
 from tests.participation import csrf
 
@@ -184,3 +185,13 @@ def sign_in_with_password(client: TestClient, email: str, password: str = PASSWO
     response = client.post("/connexion", data={"email": email, "password": password, "csrf_token": csrf(client)},
                            follow_redirects=False)
     assert response.status_code == 303, response.text[:500]
+
+
+def problem(response: Response, status: int, kind: str = "about:blank") -> dict[str, Any]:
+    """The body of an API error answer (RFC 9457), after checking its status, type and detail."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    data = response.json()
+    assert (data["status"], data["type"]) == (status, kind)
+    assert data["detail"]
+    return data

@@ -9,13 +9,11 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlmodel import Session
 
-from app.accounts import service as accounts
-from app.accounts.models import User
 from app.audit import service as audit
 from app.core.settings import Settings
 from app.main import create_app
 from app.proposals.models import Comment, Proposal
-from tests.factories import NOW, make_consultation, make_proposal, make_user
+from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user
 from tests.support import use_session
 
 PROBLEM = "application/problem+json"
@@ -24,12 +22,6 @@ PROBLEM = "application/problem+json"
 @pytest.fixture(autouse=True)
 def _clock(app: FastAPI) -> None:
     app.state.clock = lambda: NOW
-
-
-def bearer(session: Session, user: User) -> dict[str, str]:
-    _token, raw = accounts.create_access_token(session, user, name="tests", now=NOW)
-    session.flush()
-    return {"Authorization": f"Bearer {raw}"}
 
 
 def someone(session: Session) -> dict[str, str]:

@@ -11,15 +11,12 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlmodel import Session, select
 
-from app.accounts import service as accounts
-from app.accounts.models import Role, User
 from app.consultations.models import Consultation
 from app.proposals.models import Proposal, ProposalState
-from app.territory.models import Axis
 from app.voting.models import Ballot, BallotGrade
-from tests.factories import NOW, make_consultation, make_proposal, make_user
+from tests.factories import NOW, make_consultation, make_proposal, make_user, moderator, someone
+from tests.support import problem
 
-PROBLEM = "application/problem+json"
 DAY = timedelta(days=1)
 NNBSP = "\u202f"
 
@@ -27,32 +24,6 @@ NNBSP = "\u202f"
 @pytest.fixture(autouse=True)
 def _clock(app: FastAPI) -> None:
     app.state.clock = lambda: NOW
-
-
-def bearer(session: Session, user: User) -> dict[str, str]:
-    _token, raw = accounts.create_access_token(session, user, name="tests", now=NOW)
-    session.flush()
-    return {"Authorization": f"Bearer {raw}"}
-
-
-def someone(session: Session, **fields: Any) -> dict[str, str]:
-    return bearer(session, make_user(session, **fields))
-
-
-def moderator(session: Session, axis_number: int = 1) -> dict[str, str]:
-    user = make_user(session)
-    axis = session.exec(select(Axis).where(Axis.number == axis_number)).one()
-    accounts.grant_role(session, user, Role.moderator, now=NOW, axis_id=axis.id)
-    return bearer(session, user)
-
-
-def problem(response: Response, status: int, kind: str = "about:blank") -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    data = response.json()
-    assert (data["status"], data["type"]) == (status, kind)
-    assert data["detail"]
-    return data
 
 
 def mj(session: Session, proposals: int = 3, **fields: Any) -> tuple[Consultation, list[int]]:

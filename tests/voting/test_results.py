@@ -30,10 +30,10 @@ from app.voting import service as supports
 from app.voting.ballots import cast_ballot
 from app.voting.methods.majority_judgment import GRADES
 from app.voting.models import Ballot, BallotGrade, ResultSnapshot
-from tests.factories import NOW, make_consultation, make_proposal, make_user
+from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user
+from tests.support import problem
 
 E, TB, B, AB, P, INS, R = GRADES
-PROBLEM = "application/problem+json"
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 ZEROS = dict.fromkeys(GRADES, 0)
@@ -48,26 +48,11 @@ def resident(session: Session, **fields: Any) -> Principal:
     return accounts.load_principal(session, make_user(session, **fields))
 
 
-def bearer(session: Session, user: User) -> dict[str, str]:
-    _token, raw = accounts.create_access_token(session, user, name="tests", now=NOW)
-    session.flush()
-    return {"Authorization": f"Bearer {raw}"}
-
-
 def staff(session: Session, role: Role, axis_number: int | None = 1) -> dict[str, str]:
     user = make_user(session)
     axis_id = session.exec(select(Axis.id).where(Axis.number == axis_number)).one() if axis_number else None
     accounts.grant_role(session, user, role, now=NOW, axis_id=axis_id)
     return bearer(session, user)
-
-
-def problem(response: Response, status: int, kind: str = "about:blank") -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    data = response.json()
-    assert (data["status"], data["type"]) == (status, kind)
-    assert data["detail"]
-    return data
 
 
 def proposals_of(session: Session, consultation: Consultation, count: int,
