@@ -1,11 +1,13 @@
 """Helpers shared by the test suite."""
 
 import html
+import logging
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import psycopg
@@ -20,14 +22,15 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
+from typer.testing import CliRunner
 
 from app.accounts import passwords
 from app.accounts import service as accounts
 from app.accounts.models import User
-from app.cli import alembic_config
+from app.cli import alembic_config, cli
 from app.core.db import get_session
 from app.core.errors import PROBLEM_JSON
-from app.core.settings import Settings
+from app.core.settings import Settings, get_settings
 from tests.participation import csrf
 
 IN_CI = os.environ.get("CI") == "true"
@@ -195,3 +198,41 @@ def problem(response: Response, status: int, kind: str = "about:blank") -> dict[
     assert (data["status"], data["type"]) == (status, kind)
     assert data["detail"]
     return data
+
+
+# --- the `carreau` command, on a temporary SQLite database
+
+runner = CliRunner()
+
+
+@contextmanager
+def logging_kept() -> Iterator[None]:
+    """migrations/env.py configures logging from alembic.ini; undo it on the way out."""
+    names = ["", "alembic", "sqlalchemy", "sqlalchemy.engine"]
+    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers)) for name in names}
+    yield
+    for name, (level, handlers) in saved.items():
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+
+
+@contextmanager
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The command's settings pointed at tmp_path/var and a SQLite database there (not created)."""
+    path = tmp_path / "var" / "carreau.db"
+    monkeypatch.setenv("CARREAU_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CARREAU_DATABASE_URL", f"sqlite:///{path}")
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+def invoke(*args: str) -> str:
+    """Run the command, which must succeed, and return its output."""
+    result = runner.invoke(cli, list(args))
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output

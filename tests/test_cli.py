@@ -1,52 +1,31 @@
 """The `carreau` command, on a temporary SQLite database."""
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, inspect
 from sqlmodel import Session, select
-from typer.testing import CliRunner
 
 from app.cli import cli
 from app.core.db import make_engine
 from app.core.settings import get_settings
 from app.territory.models import Axis, Commune, Epci
+from tests.support import cli_database, invoke, logging_kept, runner
 
-runner = CliRunner()
 NOTHING = "created nothing; updated nothing."
 
 
 @pytest.fixture(autouse=True)
 def _keep_logging() -> Iterator[None]:
-    """migrations/env.py configures logging from alembic.ini; undo it after each test."""
-    names = ["", "alembic", "sqlalchemy", "sqlalchemy.engine"]
-    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers)) for name in names}
-    yield
-    for name, (level, handlers) in saved.items():
-        logger = logging.getLogger(name)
-        for handler in logger.handlers:
-            if handler not in handlers:
-                handler.close()
-        logger.setLevel(level)
-        logger.handlers[:] = handlers
+    with logging_kept():
+        yield
 
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "var" / "carreau.db"
-    monkeypatch.setenv("CARREAU_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CARREAU_DATABASE_URL", f"sqlite:///{path}")
-    get_settings.cache_clear()
-    yield path
-    get_settings.cache_clear()
-
-
-def invoke(*args: str) -> str:
-    result = runner.invoke(cli, list(args))
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result.output
+    with cli_database(tmp_path, monkeypatch) as path:
+        yield path
 
 
 def counts(path: Path) -> dict[str, int]:

@@ -1,7 +1,6 @@
 """`carreau seed demo`: demonstration content created through the services, within every rule,
 once only."""
 
-import logging
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect
 from sqlmodel import Session, SQLModel, col, select
-from typer.testing import CliRunner
 
 from app import demo
 from app.accounts import service as accounts
@@ -22,10 +20,10 @@ from app.consultations import service as consultations
 from app.consultations.models import Consultation, Phase
 from app.consultations.phases import phase_at
 from app.core.db import make_engine
-from app.core.settings import get_settings
 from app.proposals.models import Comment, Proposal, ProposalState
 from app.territory.models import Axis, Commune
 from app.voting.models import Participation, SupportVote
+from tests.support import cli_database, invoke, logging_kept, runner
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "une phrase de passe pour la démo"
@@ -250,38 +248,10 @@ def test_the_api_lists_the_demo(app: FastAPI, client: TestClient, session: Sessi
 # --- the command
 
 
-runner = CliRunner()
-
-
 @pytest.fixture
-def _keep_logging() -> Iterator[None]:
-    """migrations/env.py configures logging from alembic.ini; undo it after the test."""
-    names = ["", "alembic", "sqlalchemy", "sqlalchemy.engine"]
-    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers)) for name in names}
-    yield
-    for name, (level, handlers) in saved.items():
-        logger = logging.getLogger(name)
-        for handler in logger.handlers:
-            if handler not in handlers:
-                handler.close()
-        logger.setLevel(level)
-        logger.handlers[:] = handlers
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _keep_logging: None) -> Iterator[Path]:
-    path = tmp_path / "var" / "carreau.db"
-    monkeypatch.setenv("CARREAU_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CARREAU_DATABASE_URL", f"sqlite:///{path}")
-    get_settings.cache_clear()
-    yield path
-    get_settings.cache_clear()
-
-
-def invoke(*args: str) -> str:
-    result = runner.invoke(cli, list(args))
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result.output
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with logging_kept(), cli_database(tmp_path, monkeypatch) as path:
+        yield path
 
 
 def test_seed_demo_command(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
