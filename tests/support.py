@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import psycopg
 import pytest
+import redis
 from alembic import command
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -19,7 +20,7 @@ from httpx2 import Response
 from psycopg import sql
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from typer.testing import CliRunner
@@ -236,3 +237,35 @@ def invoke(*args: str) -> str:
     result = runner.invoke(cli, list(args))
     assert result.exit_code == 0, result.output + repr(result.exception)
     return result.output
+
+
+# --- Redis and SQL statements
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def redis_client() -> redis.Redis:
+    """A client of the test Redis database, or a skip (a failure in CI) when none answers."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError:
+        client.close()
+        unavailable(f"Redis tests skipped: no Redis at {REDIS_URL}",
+                    "Start Redis on 127.0.0.1:6379 or set TEST_REDIS_URL")
+    return client
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements run on `engine` inside the block, as a list filled as they run."""
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

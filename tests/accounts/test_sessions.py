@@ -2,7 +2,6 @@
 hands out a random token only, rotates it at sign-in, expires it and revokes it."""
 
 import hashlib
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -10,7 +9,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
-import redis
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -26,12 +24,11 @@ from tests.support import (
     T0,
     cheap_password_hashing,
     make_resident,
+    redis_client,
     sign_in_with_password,
-    unavailable,
     use_session,
 )
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IDLE = timedelta(minutes=30)
 NEW_PASSWORD = "une autre phrase, plus longue encore"
 COOKIE = "carreau_session"
@@ -43,18 +40,6 @@ HTTPS_BASE = "https://carreau.example"
 def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its real cost takes ~85 ms a hash; these tests are about sessions, not hashing."""
     cheap_password_hashing(monkeypatch)
-
-
-def redis_client() -> redis.Redis:
-    """A client of the test Redis database, or a skip (a failure in CI) when none answers."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError:
-        client.close()
-        unavailable(f"Redis tests skipped: no Redis at {REDIS_URL}",
-                    "Start Redis on 127.0.0.1:6379 or set TEST_REDIS_URL")
-    return client
 
 
 # --- the stores' contract

@@ -1,12 +1,10 @@
 """Rate limits: the limiter itself (memory and Redis), then sign-in, sign-up, password reset and
 access tokens through the app, each answering 429 with Retry-After past its limit."""
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -19,9 +17,17 @@ from app.core.ratelimit import RateLimiter, TooManyRequests
 from app.core.settings import Settings
 from app.main import create_app
 from tests.participation import csrf
-from tests.support import PASSWORD, T0, assert_page, cheap_password_hashing, make_resident, unavailable, use_session
+from tests.support import (
+    PASSWORD,
+    REDIS_URL,
+    T0,
+    assert_page,
+    cheap_password_hashing,
+    make_resident,
+    redis_client,
+    use_session,
+)
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TOO_MANY = "Trop de tentatives en peu de temps. Patientez un moment avant de réessayer."
 ELSEWHERE = ("203.0.113.7", 50000)  # another client address
 
@@ -30,17 +36,6 @@ ELSEWHERE = ("203.0.113.7", 50000)  # another client address
 def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2 at its real cost takes ~85 ms a hash; these tests are about counting attempts."""
     cheap_password_hashing(monkeypatch)
-
-
-def redis_client() -> redis.Redis:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError:
-        client.close()
-        unavailable(f"Redis tests skipped: no Redis at {REDIS_URL}",
-                    "Start Redis on 127.0.0.1:6379 or set TEST_REDIS_URL")
-    return client
 
 
 @pytest.fixture

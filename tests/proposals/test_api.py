@@ -1,8 +1,6 @@
 """/api/v1: proposals of a consultation (submit, read, edit, withdraw, list) and their comments;
 refusals as problem+json; the list costs a bounded number of SQL statements."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,13 +8,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app.consultations.models import Consultation
 from app.proposals.models import Comment, Proposal
 from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user, moderator, phase_dates, someone
-from tests.support import problem
+from tests.support import problem, statements
 
 DAY = timedelta(days=1)
 LENS_LIEVIN = "246200364"
@@ -319,20 +317,6 @@ def test_the_proposals_of_a_draft_are_404(client: TestClient, session: Session) 
     problem(client.get(f"/api/v1/consultations/{consultation.id}/proposals"), 404)
     assert client.get(f"/api/v1/consultations/{consultation.id}/proposals",
                       headers=moderator(session)).status_code == 200
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def test_a_page_of_proposals_costs_a_bounded_number_of_statements(client: TestClient, session: Session,

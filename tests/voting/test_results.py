@@ -4,8 +4,6 @@ the funded line of budgets; hidden until the end when the consultation says so; 
 the vote is over that later votes or moderation acts never change; tallies by SQL whose number
 of statements does not grow with the ballots."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import Engine, event, func, insert
+from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, select
 
 from app.accounts import service as accounts
@@ -31,7 +29,7 @@ from app.voting.ballots import cast_ballot
 from app.voting.methods.majority_judgment import GRADES
 from app.voting.models import Ballot, BallotGrade, ResultSnapshot
 from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user
-from tests.support import problem
+from tests.support import problem, statements
 
 E, TB, B, AB, P, INS, R = GRADES
 DAY = timedelta(days=1)
@@ -355,20 +353,6 @@ def test_the_snapshot_keeps_the_method_it_was_computed_with(session: Session) ->
 
 
 # --- tallies by SQL
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def add_ballots(session: Session, consultation: Consultation, ids: list[int], count: int) -> None:
