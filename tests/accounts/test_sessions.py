@@ -428,7 +428,8 @@ def test_password_reset_closes_every_session(app: FastAPI, browsers: tuple[User,
                                              session: Session) -> None:
     alice, (laptop, phone), bob = browsers
     bob_id = whoami(bob)
-    found = service.request_password_reset(session, email="alice@example.fr", now=T0)
+    # The link is made "now" on the app's clock: it lasts an hour (a fixed instant would expire).
+    found = service.request_password_reset(session, email="alice@example.fr", now=app.state.clock())
     assert found is not None
     session.commit()
     with TestClient(app) as elsewhere:
