@@ -22,6 +22,7 @@ from app.core.i18n import gettext
 from app.core.settings import PROJECT_ROOT, get_settings
 from app.territory import seed as territory_seed
 from app.territory.models import Axis
+from app.voting import results
 
 cli = typer.Typer(help="Carreau, la plateforme de participation du Bassin minier.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -29,10 +30,12 @@ db_cli = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 seed_cli = typer.Typer(help="Reference and demonstration data.", no_args_is_help=True)
 users_cli = typer.Typer(help="People and their roles.", no_args_is_help=True)
 tokens_cli = typer.Typer(help="Personal access tokens for the API.", no_args_is_help=True)
+results_cli = typer.Typer(help="Results of votes.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(tokens_cli, name="tokens")
+cli.add_typer(results_cli, name="results")
 
 AxisOption = Annotated[int | None, typer.Option("--axis", help="Scope: axis number (1-16)")]
 ConsultationOption = Annotated[int | None, typer.Option("--consultation", help="Scope: consultation id")]
@@ -205,6 +208,17 @@ def tokens_revoke(email: str, token_id: int) -> None:
     with _database() as session:
         accounts.revoke_access_token(session, _user(session, email), token_id, now=utcnow())
         typer.echo(f"Revoked token {token_id}.")
+
+
+@results_cli.command("close")
+def results_close() -> None:
+    """Fix the results of every vote that has ended (run it from cron at the end of voting phases)."""
+    with _database() as session:
+        closed = results.close_finished_votes(session, now=utcnow())
+        for consultation in closed:
+            typer.echo(f"Results fixed for consultation {consultation.id} ({consultation.slug}).")
+        if not closed:
+            typer.echo("No ended vote without its results.")
 
 
 @cli.command("serve")

@@ -79,3 +79,10 @@ def test_seed_demo(database: Path) -> None:
 def test_seed_without_migrations_fails(database: Path) -> None:
     result = runner.invoke(cli, ["seed", "territory"])
     assert result.exit_code != 0
+
+
+def test_results_close_fixes_ended_votes_once(database: Path) -> None:
+    invoke("db", "upgrade")
+    invoke("seed", "demo")  # one demo consultation is past its vote
+    assert "Results fixed for consultation" in invoke("results", "close")
+    assert "No ended vote without its results." in invoke("results", "close")

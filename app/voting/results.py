@@ -170,3 +170,18 @@ def later_moderation_acts(session: Session, consultation: Consultation, since: d
         select(AuditEntry).where(AuditEntry.target_type == "proposal", col(AuditEntry.target_id).in_(ids),
                                  AuditEntry.at > since).order_by(col(AuditEntry.at))
     ))
+
+
+def close_finished_votes(session: Session, *, now: datetime) -> list[Consultation]:
+    """Store the snapshot of every published consultation whose voting phase is over and that has
+    none yet. Run at the end of voting phases (e.g. `carreau results close` from cron), so that
+    results are fixed when the vote ends, not at the first visit to the results page."""
+    missing = session.exec(
+        select(Consultation)
+        .where(col(Consultation.status) != "draft", col(Consultation.results_starts_at) <= now)
+        .where(col(Consultation.id).not_in(select(ResultSnapshot.consultation_id)))
+        .order_by(col(Consultation.id))
+    ).all()
+    for consultation in missing:
+        _snapshot(session, consultation, now)  # a results page computing it meanwhile wins, the same way
+    return list(missing)

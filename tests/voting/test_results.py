@@ -416,3 +416,22 @@ def test_majority_judgment_tallies_are_exact_on_many_ballots(session: Session) -
         assert grades[pid] == dict.fromkeys(GRADES, 10), i
     assert session.exec(select(func.count()).select_from(BallotGrade)
                         .where(BallotGrade.proposal_id == ids[0])).one() == 70
+
+
+def test_closing_finished_votes_fixes_their_results_once(session: Session) -> None:
+    author = make_user(session)
+    ended = make_consultation(session, phase="results")
+    make_proposal(session, ended, author)
+    voting = make_consultation(session, phase="voting")
+    draft = make_consultation(session, phase="results", status="draft")
+    closed = results.close_finished_votes(session, now=NOW)
+    closed_ids = {c.id for c in closed}
+    assert ended.id in closed_ids
+    assert voting.id not in closed_ids
+    assert draft.id not in closed_ids
+    snapshot = session.exec(select(ResultSnapshot).where(ResultSnapshot.consultation_id == ended.id)).one()
+    assert snapshot.computed_at == NOW
+    assert results.close_finished_votes(session, now=NOW + timedelta(hours=1)) == []  # once only
+    later = results.get_results(session, ended, now=NOW + timedelta(days=1))
+    assert later.is_final
+    assert later.computed_at == NOW  # the results page shows the stored snapshot
