@@ -17,6 +17,12 @@ from app.accounts.sessions import (
     SessionStore,
     cookie_name,
 )
+from app.actions import api as actions_api
+from app.actions import routes as actions_routes
+from app.assisted import api as assisted_api
+from app.assisted import routes as assisted_routes
+from app.backoffice import api as backoffice_api
+from app.backoffice import routes as backoffice_routes
 from app.consultations import api as consultations_api
 from app.consultations import routes as consultations_routes
 from app.core.clock import utcnow
@@ -28,8 +34,13 @@ from app.core.i18n import LocaleMiddleware, compile_catalogs
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.core.templating import STATIC_DIR, build_templates
+from app.evaluation import api as evaluation_api
+from app.evaluation import downloads as evaluation_downloads
+from app.evaluation import routes as evaluation_routes
 from app.moderation import api as moderation_api
 from app.moderation import routes as moderation_routes
+from app.notifications import api as notifications_api
+from app.notifications import routes as notifications_routes
 from app.proposals import api as proposals_api
 from app.proposals import routes as proposals_routes
 from app.site import routes as site_routes
@@ -94,8 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(territory_api.router)
     app.include_router(accounts_routes.router)
     app.include_router(accounts_api.router)
-    for routes in (consultations_routes, proposals_routes, voting_routes, moderation_routes):
+    for routes in (notifications_routes, consultations_routes, proposals_routes, voting_routes, moderation_routes,
+                   actions_routes, assisted_routes, backoffice_routes, evaluation_routes, evaluation_downloads):
         app.include_router(routes.router)
-    for api in (consultations_api, proposals_api, voting_api, moderation_api):
+    for api in (notifications_api, consultations_api, proposals_api, voting_api, moderation_api, actions_api,
+                assisted_api, backoffice_api, evaluation_api):
         app.include_router(api.router)
     return app

@@ -5,9 +5,11 @@ from typing import Any
 from sqlmodel import SQLModel
 
 from app.accounts.models import AccessToken, AccountToken, OidcIdentity, RoleGrant, User, UserSession
+from app.actions.models import ActionEvaluation, ActionProposal, ActionUpdate, PublicAction
 from app.audit.models import AuditEntry
 from app.consultations.models import Consultation
 from app.moderation.models import Report
+from app.notifications.models import Follow, Notification, NotificationPreference, PhaseAnnouncement
 from app.proposals.models import Comment, Proposal
 from app.territory.models import Axis, Commune, CommunePostalCode, Epci
 from app.voting.models import Ballot, BallotChoice, BallotGrade, Participation, ResultSnapshot, SupportVote
@@ -30,6 +32,9 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
 __all__ = [
     "AccessToken",
     "AccountToken",
+    "ActionEvaluation",
+    "ActionProposal",
+    "ActionUpdate",
     "AuditEntry",
     "Axis",
     "Ballot",
@@ -40,9 +45,14 @@ __all__ = [
     "CommunePostalCode",
     "Consultation",
     "Epci",
+    "Follow",
+    "Notification",
+    "NotificationPreference",
     "OidcIdentity",
     "Participation",
+    "PhaseAnnouncement",
     "Proposal",
+    "PublicAction",
     "Report",
     "ResultSnapshot",
     "RoleGrant",

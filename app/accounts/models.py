@@ -69,10 +69,18 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     last_sign_in_at: datetime | None = _at()
     erased_at: datetime | None = _at()
+    # A moderator may bar someone from participating for a while; sign-in and data rights stay.
+    participation_blocked_until: datetime | None = _at()
+    participation_block_reason: str | None = Field(default=None, max_length=500)
+    # Set when a mediator registered the person at a counter (assisted participation).
+    registered_by_id: int | None = _user_fk(nullable=True, ondelete="SET NULL", index=False)
 
     @property
     def is_erased(self) -> bool:
         return self.erased_at is not None
+
+    def is_blocked(self, now: datetime) -> bool:
+        return self.participation_blocked_until is not None and self.participation_blocked_until > now
 
     @property
     def needs_onboarding(self) -> bool:

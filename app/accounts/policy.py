@@ -21,6 +21,12 @@ class Action(StrEnum):
     view_audit_log = "audit.view"
     manage_consultations = "consultations.manage"  # target: Scope(axis_id=…, consultation_id=…)
     view_participation_figures = "evaluation.view"  # target: Scope(axis_id=…, consultation_id=…)
+    # Back office. Each takes the Scope of the consultation concerned (its axis and its id).
+    moderate_content = "moderation.act"  # queue, hide, restore, approve, merge, block a participant
+    answer_proposals = "proposals.answer"  # official answers
+    manage_actions = "actions.manage"  # create actions, post progress updates
+    # Assisted participation; target: Scope(commune_insee=…) of the resident helped.
+    assist_residents = "residents.assist"
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,16 @@ def can(principal: Principal | None, action: Action, target: object = None) -> D
         if scope is not None and principal.has_role(Role.moderator, scope):
             return ALLOWED
         return Decision(False, N_("Seuls les modérateurs de cet axe ou de cette consultation peuvent faire cela."))
+    if action in (Action.moderate_content, Action.answer_proposals, Action.manage_actions):
+        # No target means everywhere: platform-wide moderators only. (Menus that ask "is this
+        # person a moderator anywhere?" use Principal.has_role.)
+        if principal.has_role(Role.moderator, target if isinstance(target, Scope) else Scope()):
+            return ALLOWED
+        return Decision(False, N_("Seuls les modérateurs de cet axe ou de cette consultation peuvent faire cela."))
+    if action is Action.assist_residents:
+        if principal.has_role(Role.mediator, target if isinstance(target, Scope) else Scope()):
+            return ALLOWED
+        return Decision(False, N_("Seuls les médiateurs de la commune de cette personne peuvent l’accompagner."))
     if action is Action.view_participation_figures:
         if isinstance(target, Scope):
             if principal.has_role(Role.evaluator, target) or principal.has_role(Role.moderator, target):

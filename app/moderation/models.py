@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Column, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UtcDateTime
@@ -26,6 +26,9 @@ class Report(SQLModel, table=True):
         CheckConstraint("target_type IN ('proposal', 'comment')", name="target_type_known"),
         CheckConstraint("reason IN ('spam', 'offensive', 'off_topic', 'personal_data', 'other')", name="reason_known"),
         CheckConstraint("(proposal_id IS NULL) <> (comment_id IS NULL)", name="one_target"),
+        CheckConstraint("resolution IS NULL OR resolution IN ('hidden', 'restored', 'approved')",
+                        name="resolution_known"),
+        Index("ix_report_open", "resolved_at", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -38,3 +41,6 @@ class Report(SQLModel, table=True):
     text: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     resolved_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    resolved_by_id: int | None = Field(default=None, foreign_key="user_account.id", ondelete="SET NULL")
+    # What the moderator decided: hidden, restored (kept visible) or approved.
+    resolution: str | None = Field(default=None, max_length=12)

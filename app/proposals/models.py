@@ -17,6 +17,7 @@ class ProposalState(StrEnum):
     evaluating = "evaluating"
     accepted = "accepted"
     rejected = "rejected"
+    merged = "merged"  # folded into another proposal (`merged_into_id`), its supports carried over
 
 
 # States in which a proposal is shown to the public and may receive votes.
@@ -28,7 +29,8 @@ class Proposal(SQLModel, table=True):
     __tablename__ = "proposal"
     __table_args__ = (
         CheckConstraint(
-            "state IN ('pending', 'published', 'hidden', 'withdrawn', 'evaluating', 'accepted', 'rejected')",
+            "state IN ('pending', 'published', 'hidden', 'withdrawn', 'evaluating', 'accepted', 'rejected',"
+            " 'merged')",
             name="state_known",
         ),
         CheckConstraint("estimated_cost IS NULL OR estimated_cost >= 0", name="cost_positive"),
@@ -51,6 +53,9 @@ class Proposal(SQLModel, table=True):
     estimated_cost: int | None = None  # euros
     state: str = Field(default=ProposalState.published, max_length=12)
     official_answer: str | None = Field(default=None, sa_column=Column(Text))
+    answered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    merged_into_id: int | None = Field(default=None, foreign_key="proposal.id", index=True)
+    moderated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     moderation_reason: str | None = Field(default=None, max_length=500)  # shown to the author when hidden
     channel: str = Field(default="online", max_length=10)
     # Denormalised counters, changed in the same transaction as the votes and comments they count.
@@ -88,5 +93,6 @@ class Comment(SQLModel, table=True):
     body_html: str = Field(sa_column=Column(Text, nullable=False))
     state: str = Field(default=CommentState.published, max_length=12)
     moderation_reason: str | None = Field(default=None, max_length=500)
+    moderated_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -64,7 +64,9 @@ AXIS_1 = "axis 1"
 AXIS_2 = "axis 2"
 CONSULTATION_7 = "consultation 7 (axis 1)"
 NOTHING = "no target"
-ALL = frozenset({OWN, NEIGHBOUR, AXIS_1, AXIS_2, CONSULTATION_7, NOTHING})
+COMMUNE_62510 = "commune 62510"
+COMMUNE_62427 = "commune 62427"
+ALL = frozenset({OWN, NEIGHBOUR, AXIS_1, AXIS_2, CONSULTATION_7, NOTHING, COMMUNE_62510, COMMUNE_62427})
 NEIGHBOUR_USER = User(id=100, display_name="Voisine", commune_insee=NEIGHBOURS_COMMUNE,
                       verification_level="declared", created_at=NOW)
 
@@ -79,6 +81,8 @@ def target_object(target: str, principal: Principal | None) -> object:
         AXIS_2: Scope(axis_id=2),
         CONSULTATION_7: Scope(axis_id=1, consultation_id=7),
         NOTHING: None,
+        COMMUNE_62510: Scope(commune_insee=NEIGHBOURS_COMMUNE),
+        COMMUNE_62427: Scope(commune_insee=OTHER_COMMUNE),
     }[target]
 
 
@@ -106,9 +110,35 @@ EXPECTED: dict[Action, dict[str, set[str] | frozenset[str]]] = {
         "moderator of consultation 7": {CONSULTATION_7},
         "admin": ALL,
     },
+    # Back office: a moderator acts within their axis or consultation; no target means the whole
+    # platform, beyond any scoped grant. Evaluators read figures and change nothing.
+    Action.moderate_content: {
+        "moderator of axis 1": {AXIS_1, CONSULTATION_7},
+        "moderator of axis 2": {AXIS_2},
+        "moderator of consultation 7": {CONSULTATION_7},
+        "admin": ALL,
+    },
+    Action.answer_proposals: {
+        "moderator of axis 1": {AXIS_1, CONSULTATION_7},
+        "moderator of axis 2": {AXIS_2},
+        "moderator of consultation 7": {CONSULTATION_7},
+        "admin": ALL,
+    },
+    Action.manage_actions: {
+        "moderator of axis 1": {AXIS_1, CONSULTATION_7},
+        "moderator of axis 2": {AXIS_2},
+        "moderator of consultation 7": {CONSULTATION_7},
+        "admin": ALL,
+    },
+    # At a counter, for residents of the mediator's own commune only.
+    Action.assist_residents: {
+        "mediator of 62510": {COMMUNE_62510},
+        "mediator of 62427": {COMMUNE_62427},
+        "admin": ALL,
+    },
     # With no target: the figures of the whole platform, beyond any scoped grant.
     Action.view_participation_figures: {
-        "evaluator": {AXIS_1, AXIS_2, CONSULTATION_7, NOTHING},
+        "evaluator": {AXIS_1, AXIS_2, CONSULTATION_7, NOTHING, COMMUNE_62510, COMMUNE_62427},
         "evaluator of axis 1": {AXIS_1, CONSULTATION_7},
         "moderator of axis 1": {AXIS_1, CONSULTATION_7},
         "moderator of axis 2": {AXIS_2},

@@ -1,0 +1,1 @@
+"""Official answers and the actions accepted proposals become: progress updates and residents' evaluations."""

@@ -1,0 +1,5 @@
+"""Pages of actions (filled in by the back-office work)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""Evaluation: participation figures, representativeness, anonymised exports and open data."""

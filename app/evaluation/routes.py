@@ -1,0 +1,5 @@
+"""Pages of evaluation (filled in by the back-office work)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""Following consultations, proposals and actions; in-app notifications and emails (immediate or daily digest)."""
