@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     mail_from: str = "Carreau <ne-pas-repondre@carreau.localhost>"
 
+    # Evaluation and open data: counts of fewer people than this are never shown (figures, files)
+    privacy_threshold: int = Field(default=5, ge=2)
+    # Licence of the open-data exports: "etalab-2.0" (Licence Ouverte 2.0) or "odbl-1.0"
+    open_data_licence: str = Field(default="etalab-2.0", pattern=r"^(etalab-2\.0|odbl-1\.0)$")
+
     @property
     def is_https(self) -> bool:
         return self.base_url.startswith("https://")
