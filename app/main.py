@@ -36,6 +36,7 @@ from app.core.settings import Settings, get_settings
 from app.core.templating import STATIC_DIR, build_templates
 from app.evaluation import api as evaluation_api
 from app.evaluation import downloads as evaluation_downloads
+from app.evaluation import programme as _programme  # noqa: F401  (registers its section of the axis pages)
 from app.evaluation import routes as evaluation_routes
 from app.moderation import api as moderation_api
 from app.moderation import routes as moderation_routes

@@ -1,21 +1,33 @@
 """Pages of the consultations domain: an axis and its consultations (open ones first), filtered
-by phase and scope. The consultation page itself lists proposals, so app.proposals.routes serves it."""
+by phase and scope. The consultation page itself lists proposals, so app.proposals.routes serves it.
 
-from dataclasses import dataclass
+Also the consultations' back office, under /gestion/consultations, for moderators (of an axis or
+a consultation) and admins: the list, the create and edit forms, the preview, and the acts
+(publish, duplicate, archive, close a phase early). Plain forms and POST-redirect-GET throughout."""
+
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session
 
+from app.accounts.deps import CurrentPrincipal
+from app.accounts.policy import Principal
 from app.consultations import service
-from app.consultations.models import Consultation, Phase, ScopeKind
+from app.consultations.models import Consultation, ConsultationStatus, Phase, ScopeKind, VotingMethod
 from app.consultations.phases import PhaseSpan, timeline
+from app.consultations.schemas import ConsultationIn, ConsultationPatch
 from app.core.clock import NowDep
 from app.core.db import SessionDep
+from app.core.i18n import N_
+from app.core.i18n import gettext as _
+from app.core.markdown import render_markdown
 from app.core.templating import render
 from app.territory import service as territory
+from app.territory.models import Axis
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,4 +75,5 @@ def axis_page(
         next_axis=axes[position + 1] if position + 1 < len(axes) else None,
         cards=[card(session, consultation, now) for consultation in listing.items], total=listing.total,
         phase=phase, scope=scope, page=page, page_count=page_count,
+        sections=service.axis_sections(session, axis.id or 0, now=now),
     )

@@ -1,5 +1,6 @@
 """Consultations: create, change, publish, list and read; who may take part."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,21 @@ class InvalidConsultation(Conflict):
 class RulesFrozen(Conflict):
     code = "rules-frozen"
     message = N_("Le vote a commencé : la méthode de vote et les règles ne peuvent plus changer.")
+
+
+# Sections that higher domains add to the axis page (e.g. the programme's trace, from evaluation):
+# each returns the template to include and its context, or None to add nothing.
+AxisSection = Callable[[Session, int, datetime], "tuple[str, dict[str, Any]] | None"]
+_axis_sections: list[AxisSection] = []
+
+
+def axis_section(section: AxisSection) -> AxisSection:
+    _axis_sections.append(section)
+    return section
+
+
+def axis_sections(session: Session, axis_id: int, *, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    return [part for section in _axis_sections if (part := section(session, axis_id, now)) is not None]
 
 
 def scope_of(consultation: Consultation) -> Scope:
