@@ -14,10 +14,12 @@ from app.accounts.policy import Decision, Principal
 from app.accounts.service import display_name_of, export_section
 from app.consultations import service as consultations
 from app.consultations.models import Consultation, VotingMethod
-from app.consultations.policy import phase_allows
+from app.consultations.policy import participation_block, phase_allows
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.i18n import N_, gettext
 from app.core.markdown import render_markdown
+from app.notifications import service as notifications
+from app.notifications.models import FollowTarget, NotificationKind
 from app.proposals.models import (
     MAX_COMMENT_DEPTH,
     PUBLIC_STATES,
@@ -73,6 +75,11 @@ class InvalidProposal(Conflict):
         self.field = field  # the form field at fault, for pages that show the error beside it
 
 
+class CannotWithdraw(Conflict):
+    code = "cannot-withdraw"
+    message = N_("Une proposition masquée par la modération ne peut pas être retirée.")
+
+
 class CannotComment(Conflict):
     code = "cannot-comment"
     message = N_("On ne peut pas commenter cette proposition.")
@@ -88,6 +95,26 @@ def on_withdrawal(hook: WithdrawalHook) -> WithdrawalHook:
     return hook
 
 
+PageHook = Callable[[Session, Proposal, Principal | None], dict[str, Any]]
+_page_hooks: list[PageHook] = []
+
+
+def on_proposal_page(hook: PageHook) -> PageHook:
+    """Register what another domain adds to the proposal page (e.g. the actions it led to)."""
+    _page_hooks.append(hook)
+    return hook
+
+
+def page_extras(session: Session, proposal: Proposal, principal: Principal | None = None) -> dict[str, Any]:
+    """What the proposal page shows besides the proposal: the one it was merged into, and what
+    the domains registered with `on_proposal_page` add."""
+    merged_into = session.get(Proposal, proposal.merged_into_id) if proposal.merged_into_id else None
+    extras: dict[str, Any] = {"merged_into": merged_into}
+    for hook in _page_hooks:
+        extras.update(hook(session, proposal, principal))
+    return extras
+
+
 def _is_moderator(principal: Principal | None, consultation: Consultation) -> bool:
     return consultations.can_manage(principal, consultation)
 
@@ -95,6 +122,8 @@ def _is_moderator(principal: Principal | None, consultation: Consultation) -> bo
 def can_see(principal: Principal | None, proposal: Proposal, consultation: Consultation) -> bool:
     if proposal.state in PUBLIC_STATES:
         return True
+    if proposal.state == ProposalState.merged:
+        return True  # its page says which proposal it was merged into
     if principal is not None and principal.id == proposal.author_id:
         return True  # authors see their pending or hidden proposals, with the reason
     return _is_moderator(principal, consultation)
@@ -142,6 +171,9 @@ def submit(session: Session, principal: Principal, consultation: Consultation, d
     )
     session.add(proposal)
     session.flush()
+    # Authors follow their proposal, and the consultation they took part in.
+    notifications.follow(session, principal.id, FollowTarget.proposal, proposal.id or 0, now=now)
+    notifications.follow(session, principal.id, FollowTarget.consultation, consultation.id or 0, now=now)
     return proposal
 
 
@@ -151,6 +183,7 @@ def can_edit(principal: Principal | None, proposal: Proposal, consultation: Cons
         and proposal.state in (ProposalState.published, ProposalState.pending)
         and proposal.first_vote_at is None and proposal.supports_count == 0
         and bool(phase_allows(consultation, "propose", now))
+        and bool(participation_block(principal.user, now))
     )
 
 
@@ -189,11 +222,14 @@ def withdraw(session: Session, principal: Principal, proposal: Proposal, *, now:
         raise NotTheAuthor()
     if proposal.state == ProposalState.withdrawn:
         return proposal
+    if proposal.state == ProposalState.hidden:  # withdrawn, it would be public again
+        raise CannotWithdraw()
     # One conditional UPDATE: of two concurrent withdrawals (a double click), only the one that
     # changes the state runs the hooks, which give the supports back.
     changed = session.execute(
         update(Proposal)
-        .where(col(Proposal.id) == proposal.id, col(Proposal.state) != ProposalState.withdrawn)
+        .where(col(Proposal.id) == proposal.id, col(Proposal.state) != ProposalState.withdrawn,
+               col(Proposal.state) != ProposalState.hidden)
         .values(state=ProposalState.withdrawn, withdrawn_at=now, updated_at=now)
     ).rowcount
     session.refresh(proposal)
@@ -294,13 +330,17 @@ def counts_by_state(session: Session, consultation: Consultation) -> dict[str, i
 @dataclass
 class CommentNode:
     comment: Comment
-    author_name: str | None  # None once deleted or hidden
+    author_name: str | None  # None once deleted or hidden (but for its author and moderators)
     replies: list["CommentNode"] = field(default_factory=list)
+    revealed: bool = False  # hidden by moderation, shown to its author or a moderator, marked so
 
 
 def comment_tree(session: Session, proposal: Proposal, *, principal: Principal | None = None) -> list[CommentNode]:
     """All comments of a proposal as a tree, oldest first, in one query. Deleted or hidden ones
-    keep their place (replies hang on them) without their text."""
+    keep their place (replies hang on them) without their text; a hidden one is shown, marked,
+    to its author and to the consultation's moderators."""
+    consultation = session.get(Consultation, proposal.consultation_id)
+    moderator = principal is not None and consultation is not None and _is_moderator(principal, consultation)
     rows = session.exec(
         select(Comment, User).join(User, col(User.id) == Comment.author_id)
         .where(Comment.proposal_id == proposal.id).order_by(col(Comment.created_at), col(Comment.id))
@@ -308,22 +348,29 @@ def comment_tree(session: Session, proposal: Proposal, *, principal: Principal |
     nodes: dict[int, CommentNode] = {}
     roots: list[CommentNode] = []
     for comment, author in rows:
-        shown = comment.state == CommentState.published
-        node = CommentNode(comment, display_name_of(author) if shown else None)
+        revealed = comment.state == CommentState.hidden and principal is not None and (
+            moderator or principal.id == comment.author_id)
+        shown = comment.state == CommentState.published or revealed
+        node = CommentNode(comment, display_name_of(author) if shown else None, revealed=revealed)
         nodes[comment.id or 0] = node
         parent = nodes.get(comment.parent_id or 0)
         (parent.replies if parent else roots).append(node)
     return roots
 
 
-def can_comment(principal: Principal | None, proposal: Proposal) -> Decision:
-    """Residents who declared their commune comment on proposals that are shown and not withdrawn."""
+def can_comment(principal: Principal | None, proposal: Proposal, now: datetime | None = None) -> Decision:
+    """Residents who declared their commune comment on proposals that are shown and not withdrawn
+    (unless a moderator barred them from participating: pass `now` to check)."""
     if proposal.state not in VISIBLE_STATES:
         return Decision(False, gettext(CannotComment.message))
     if principal is None:
         return Decision(False, gettext("Connectez-vous pour commenter."))
     if principal.user.commune_insee is None:
         return Decision(False, gettext("Indiquez d’abord votre commune de résidence, depuis votre compte."))
+    if now is not None:
+        blocked = participation_block(principal.user, now)
+        if not blocked:
+            return blocked
     return Decision(True)
 
 
@@ -333,21 +380,22 @@ def visible_thread(nodes: list[CommentNode]) -> list[CommentNode]:
     kept = []
     for node in nodes:
         replies = visible_thread(node.replies)
-        if node.comment.state == CommentState.published or replies:
-            kept.append(CommentNode(node.comment, node.author_name, replies))
+        if node.comment.state == CommentState.published or node.revealed or replies:
+            kept.append(CommentNode(node.comment, node.author_name, replies, node.revealed))
     return kept
 
 
-def _check_can_comment(session: Session, principal: Principal, proposal: Proposal) -> None:
-    allowed = can_comment(principal, proposal)
+def _check_can_comment(session: Session, principal: Principal, proposal: Proposal, now: datetime) -> None:
+    allowed = can_comment(principal, proposal, now)
     if not allowed:
         raise CannotComment(allowed.reason)
 
 
 def add_comment(session: Session, principal: Principal, proposal: Proposal, draft: CommentDraft, *,
                 now: datetime) -> Comment:
-    _check_can_comment(session, principal, proposal)
+    _check_can_comment(session, principal, proposal, now)
     depth = 0
+    parent: Comment | None = None
     if draft.parent_id is not None:
         parent = session.get(Comment, draft.parent_id)
         if parent is None or parent.proposal_id != proposal.id:
@@ -360,6 +408,15 @@ def add_comment(session: Session, principal: Principal, proposal: Proposal, draf
     session.add(comment)
     _bump_comments(session, proposal, +1)
     session.flush()
+    # Commenters follow the proposal; whoever wrote the comment answered hears of the reply.
+    notifications.follow(session, principal.id, FollowTarget.proposal, proposal.id or 0, now=now)
+    if parent is not None and parent.state == CommentState.published:
+        notifications.notify(
+            session, [parent.author_id], kind=NotificationKind.comment_reply, target_type="comment",
+            target_id=comment.id or 0, url=f"/propositions/{proposal.id}#comment-{comment.id}", now=now,
+            title=N_("Nouvelle réponse à votre commentaire sur « %(title)s »") % {"title": proposal.title},
+            exclude=principal.id,
+        )
     return comment
 
 
@@ -387,6 +444,9 @@ def edit_comment(session: Session, principal: Principal, comment: Comment, patch
         raise NotTheAuthor()
     if comment.state != CommentState.published:
         raise CannotComment(N_("Ce commentaire ne peut plus être modifié."))
+    blocked = participation_block(principal.user, now)
+    if not blocked:
+        raise CannotComment(blocked.reason)
     comment.body = patch.body
     comment.body_html = render_markdown(patch.body)
     comment.updated_at = now

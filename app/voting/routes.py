@@ -69,10 +69,11 @@ def _proposal_page(request: Request, session: Session, principal: Principal | No
         phase=consultations.current_phase(consultation, now),
         can_edit=proposals.can_edit(principal, proposal, consultation, now),
         comments=proposals.visible_thread(proposals.comment_tree(session, proposal, principal=principal)),
-        can_comment=bool(proposals.can_comment(principal, proposal)),
-        comment_refusal=proposals.can_comment(principal, proposal).reason,
+        can_comment=bool(proposals.can_comment(principal, proposal, now)),
+        comment_refusal=proposals.can_comment(principal, proposal, now).reason,
         comment_max=COMMENT_MAX, body_max=BODY_MAX,
         draft_clear=request.session.pop("draft_clear", None),
+        **proposals.page_extras(session, proposal, principal),
         **support_context(session, principal, proposal, consultation, now, error=support_error),
     )
 
@@ -87,7 +88,12 @@ def proposal_page(request: Request, proposal_id: int, session: SessionDep, now: 
 @router.post("/propositions/{proposal_id}/soutien", response_class=HTMLResponse, name="voting:support")
 def support(request: Request, proposal_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
             limiter: RateLimiterDep, action: Annotated[str, Form(max_length=10)] = "add") -> Response:
-    proposal = proposals.get(session, proposal_id, principal=principal)
+    if action == "remove":  # a support on a proposal hidden since may be taken back, its page stays closed
+        proposal = service.supported_proposal(session, principal, proposal_id)
+    else:
+        proposal = proposals.get(session, proposal_id, principal=principal)
+    consultation_of = consultations.get(session, proposal.consultation_id, principal=principal)
+    shown = proposals.can_see(principal, proposal, consultation_of)
     try:
         limit_writes(limiter, principal, "vote")
         if action == "remove":
@@ -97,6 +103,8 @@ def support(request: Request, proposal_id: int, session: SessionDep, now: NowDep
     except (service.NotEligible, service.VotingClosed, service.SupportLimitReached, service.NotSupportable,
             service.WrongMethod) as refusal:
         message = _(refusal.message)
+        if not shown:
+            raise
         if wants_fragment(request):
             consultation = consultations.get(session, proposal.consultation_id, principal=principal)
             return render(request, "voting/_support_button.html", status_code=refusal.status_code,
@@ -104,6 +112,10 @@ def support(request: Request, proposal_id: int, session: SessionDep, now: NowDep
         return _proposal_page(request, session, principal, proposal, now, status_code=refusal.status_code,
                               support_error=message)
     session.commit()
+    if not shown:
+        request.session["flash"] = {"message": _("Votre soutien à la proposition masquée par la modération est "
+                                                 "retiré."), "kind": "success"}
+        return RedirectResponse(f"/consultations/{consultation_of.slug}", status_code=303)
     if wants_fragment(request):
         consultation = consultations.get(session, proposal.consultation_id, principal=principal)
         return render(request, "voting/_support_button.html", just_changed=True,

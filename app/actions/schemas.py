@@ -1,0 +1,185 @@
+"""Validated input for official answers, actions, progress updates and merges, and their API shapes."""
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.actions.models import ActionStatus
+
+ANSWER_MIN, ANSWER_MAX = 10, 10_000
+TITLE_MIN, TITLE_MAX = 5, 200
+OWNER_MAX = 200
+DESCRIPTION_MAX = 10_000
+UPDATE_MIN, UPDATE_MAX = 10, 5_000
+BUDGET_MAX = 1_000_000_000
+MERGE_MAX = 50
+
+AnswerState = Literal["evaluating", "accepted", "rejected"]
+
+
+def _clean(value: object) -> object:
+    # NUL and other control characters (but line breaks and tabs) have no place in a text.
+    if not isinstance(value, str):
+        return value
+    return "".join(ch for ch in value if ch in "\n\t" or ch >= " ").strip()
+
+
+class ActionDraft(BaseModel):
+    """The fields of an action, at its creation (alone, or when a proposal is accepted)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=TITLE_MIN, max_length=TITLE_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX, description="Markdown")
+    owner: str = Field(default="", max_length=OWNER_MAX, description="The service or body in charge")
+    budget: int | None = Field(default=None, ge=0, le=BUDGET_MAX, description="Euros")
+    planned_start: date | None = None
+    planned_end: date | None = None
+
+    @field_validator("title", "description", "owner", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return _clean(value)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "ActionDraft":
+        if self.planned_start and self.planned_end and self.planned_start > self.planned_end:
+            raise ValueError("planned_end must not come before planned_start")
+        return self
+
+
+class AcceptedAction(BaseModel):
+    """The action an acceptance creates: every field optional (the title defaults to the proposal's,
+    the budget to its estimated cost)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=TITLE_MIN, max_length=TITLE_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    owner: str = Field(default="", max_length=OWNER_MAX)
+    budget: int | None = Field(default=None, ge=0, le=BUDGET_MAX)
+    planned_start: date | None = None
+    planned_end: date | None = None
+
+    @field_validator("title", "description", "owner", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return _clean(value)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "AcceptedAction":
+        if self.planned_start and self.planned_end and self.planned_start > self.planned_end:
+            raise ValueError("planned_end must not come before planned_start")
+        return self
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: AnswerState
+    answer: str = Field(min_length=ANSWER_MIN, max_length=ANSWER_MAX, description="Markdown, shown to the public")
+    action: AcceptedAction | None = Field(
+        default=None, description="Only with state `accepted`: the action it creates (defaults otherwise)")
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return _clean(value)
+
+
+class ActionCreate(ActionDraft):
+    consultation_id: int = Field(ge=1)
+    proposal_ids: list[int] = Field(default_factory=list, max_length=MERGE_MAX,
+                                    description="Accepted proposals of the consultation it comes from")
+
+
+class ActionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=TITLE_MIN, max_length=TITLE_MAX)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    owner: str | None = Field(default=None, max_length=OWNER_MAX)
+    budget: int | None = Field(default=None, ge=0, le=BUDGET_MAX)
+    planned_start: date | None = None
+    planned_end: date | None = None
+
+    @field_validator("title", "description", "owner", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return _clean(value)
+
+
+class UpdateDraft(BaseModel):
+    """A dated progress update: what happened, and the action's status and progress after it."""
+
+    model_config = ConfigDict(extra="forbid")
+    occurred_on: date
+    body: str = Field(min_length=UPDATE_MIN, max_length=UPDATE_MAX, description="Markdown")
+    status: ActionStatus
+    progress: int = Field(ge=0, le=100, description="Per cent")
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return _clean(value)
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    into: int = Field(ge=1, description="The proposal that stays")
+    from_: list[int] = Field(alias="from", min_length=1, max_length=MERGE_MAX,
+                             description="The duplicates folded into it")
+
+
+# --- API shapes
+
+
+class AnswerOut(BaseModel):
+    proposal_id: int
+    state: str
+    official_answer: str
+    official_answer_html: str
+    answered_at: datetime
+    action_id: int | None
+
+
+class ActionUpdateOut(BaseModel):
+    id: int
+    occurred_on: date
+    body: str
+    body_html: str
+    status: str
+    progress: int
+    created_at: datetime
+
+
+class ActionSummary(BaseModel):
+    id: int
+    consultation_id: int
+    axis_number: int
+    title: str
+    owner: str
+    budget: int | None
+    planned_start: date | None
+    planned_end: date | None
+    status: str
+    progress: int
+    updated_at: datetime
+
+
+class ActionOut(ActionSummary):
+    description: str
+    description_html: str
+    proposal_ids: list[int]
+    updates: list[ActionUpdateOut]
+    created_at: datetime
+
+
+class ActionPage(BaseModel):
+    items: list[ActionSummary]
+    total: int
+
+
+class MergeOut(BaseModel):
+    into: int
+    merged: list[int]
+    supports: int = Field(description="The supports of the proposal that stays, once merged")
+    moved: int = Field(description="Supports carried over")
+    dropped: int = Field(description="Duplicate supports of residents who already supported it (counted once)")
