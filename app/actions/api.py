@@ -73,7 +73,8 @@ def answer_proposal(proposal_id: int, data: AnswerIn, session: SessionDep, now: 
                             action=data.action)
     session.commit()
     action_ids = service.action_ids_of(session, [proposal_id])
-    assert proposal.answered_at is not None and proposal.official_answer is not None
+    assert proposal.answered_at is not None
+    assert proposal.official_answer is not None
     return AnswerOut(proposal_id=proposal_id, state=proposal.state, official_answer=proposal.official_answer,
                      official_answer_html=service.answer_html(proposal), answered_at=proposal.answered_at,
                      action_id=result.action.id if result.action else (action_ids[0] if action_ids else None))

@@ -77,7 +77,8 @@ def test_answering_again_keeps_one_action(session: Session, proposal: Proposal) 
     first = service.answer(session, moderator, proposal, state="accepted", text=ANSWER, now=NOW).action
     again = service.answer(session, moderator, proposal, state="accepted", text=ANSWER + " Précision.",
                            now=NOW + timedelta(days=1))
-    assert first is not None and again.action is None
+    assert first is not None
+    assert again.action is None
     assert service.action_ids_of(session, [proposal.id or 0]) == [first.id]
     # Once an action follows it, the answer cannot turn back to "rejected": the action is what changes.
     with pytest.raises(service.ActionAlreadyFollows):
@@ -107,7 +108,8 @@ def test_nobody_else_answers(session: Session, proposal: Proposal, who: str) -> 
         service.answer(session, person, proposal, state="accepted", text=ANSWER, now=NOW)
     session.refresh(proposal)
     assert (proposal.state, proposal.official_answer) == ("published", None)
-    assert session.exec(select(PublicAction).where(PublicAction.consultation_id == proposal.consultation_id)).all() == []
+    actions = session.exec(select(PublicAction).where(PublicAction.consultation_id == proposal.consultation_id))
+    assert actions.all() == []
     assert audit.entries_for(session, target_type="proposal", target_id=proposal.id) == []
 
 

@@ -89,7 +89,7 @@ def test_supports_carry_over_and_count_once(session: Session, consultation: Cons
     # Results: the merged proposals are gone, the one that stays has every supporter once.
     participants, items = results.compute(session, consultation)
     assert participants == 4
-    assert [(item["proposal_id"], item["supports"]) for item in items if item["supports"]][0] == (target.id, 4)
+    assert next((item["proposal_id"], item["supports"]) for item in items if item["supports"]) == (target.id, 4)
     assert {item["proposal_id"] for item in items}.isdisjoint({first.id, second.id})
 
 
