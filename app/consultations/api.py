@@ -43,7 +43,7 @@ def consultation_out(session: Session, consultation: Consultation, now: object) 
                        required_verification=consultation.required_verification,
                        results_hidden_until_end=consultation.results_hidden_until_end,
                        budget_total=consultation.budget_total),
-        status=consultation.status,
+        status=consultation.status, is_premoderated=consultation.is_premoderated,
     )
 
 
@@ -88,5 +88,25 @@ def update_consultation(consultation_id: int, changes: ConsultationPatch, sessio
                         principal: CurrentPrincipal) -> ConsultationOut:
     consultation = service.get(session, consultation_id, principal=principal)
     service.update(session, principal, consultation, changes, now=now)
+    session.commit()
+    return consultation_out(session, consultation, now)
+
+
+@router.post("/consultations/{consultation_id}/publish", response_model=ConsultationOut,
+             summary="Publish a draft (moderators of its axis or of the consultation, admins); audited")
+def publish_consultation(consultation_id: int, session: SessionDep, now: NowDep,
+                         principal: CurrentPrincipal) -> ConsultationOut:
+    consultation = service.get_managed(session, principal, consultation_id)
+    service.publish(session, principal, consultation, now=now)
+    session.commit()
+    return consultation_out(session, consultation, now)
+
+
+@router.post("/consultations/{consultation_id}/archive", response_model=ConsultationOut,
+             summary="Archive a published consultation: still readable, closed to participation; audited")
+def archive_consultation(consultation_id: int, session: SessionDep, now: NowDep,
+                         principal: CurrentPrincipal) -> ConsultationOut:
+    consultation = service.get_managed(session, principal, consultation_id)
+    service.archive(session, principal, consultation, now=now)
     session.commit()
     return consultation_out(session, consultation, now)

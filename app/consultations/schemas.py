@@ -63,6 +63,7 @@ class ConsultationIn(BaseModel):
     voting_method: VotingMethod = VotingMethod.support
     rules: RulesIn = RulesIn()
     status: str = Field(default="draft", pattern=r"^(draft|published|archived)$")
+    is_premoderated: bool = Field(default=False, description="Proposals appear only once a moderator approves them")
 
 
 class ConsultationPatch(BaseModel):
@@ -77,6 +78,7 @@ class ConsultationPatch(BaseModel):
     voting_method: VotingMethod | None = None
     rules: RulesIn | None = None
     status: str | None = Field(default=None, pattern=r"^(draft|published|archived)$")
+    is_premoderated: bool | None = None
 
 
 class AxisRef(BaseModel):
@@ -117,6 +119,7 @@ class ConsultationOut(BaseModel):
     voting_method: str
     rules: RulesOut
     status: str
+    is_premoderated: bool
 
 
 class ConsultationPage(BaseModel):
