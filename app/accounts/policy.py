@@ -18,7 +18,7 @@ class Action(StrEnum):
     verify_residence = "residents.verify"  # target: the resident (their commune decides)
     grant_role = "roles.grant"
     edit_axis = "axes.edit"
-    view_audit_log = "audit.view"
+    view_audit_log = "audit.view"  # target: Scope(axis_id=…, consultation_id=…); none: the whole log
     manage_consultations = "consultations.manage"  # target: Scope(axis_id=…, consultation_id=…)
     view_participation_figures = "evaluation.view"  # target: Scope(axis_id=…, consultation_id=…)
     # Back office. Each takes the Scope of the consultation concerned (its axis and its id).
@@ -119,6 +119,15 @@ def can(principal: Principal | None, action: Action, target: object = None) -> D
         if principal.has_role(Role.mediator, target if isinstance(target, Scope) else Scope()):
             return ALLOWED
         return Decision(False, N_("Seuls les médiateurs de la commune de cette personne peuvent l’accompagner."))
+    if action is Action.view_audit_log:
+        # The entries about an axis or a consultation: its moderators. No target (or a commune, a
+        # person): the whole log, accounts and roles included, for admins only.
+        scope = target if isinstance(target, Scope) else None
+        if (scope is not None and (scope.axis_id is not None or scope.consultation_id is not None)
+                and principal.has_role(Role.moderator, scope)):
+            return ALLOWED
+        return Decision(False, N_("Seuls les administrateurs et les modérateurs de cet axe ou de cette consultation "
+                                  "peuvent consulter ce journal."))
     if action is Action.view_participation_figures:
         if isinstance(target, Scope):
             if principal.has_role(Role.evaluator, target) or principal.has_role(Role.moderator, target):
@@ -127,4 +136,4 @@ def can(principal: Principal | None, action: Action, target: object = None) -> D
         elif target is None and principal.has_role(Role.evaluator, Scope()):
             return ALLOWED
         return Decision(False, N_("Seuls les évaluateurs peuvent consulter ces chiffres."))
-    return ADMINS_ONLY  # grant_role, edit_axis, view_audit_log
+    return ADMINS_ONLY  # grant_role, edit_axis

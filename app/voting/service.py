@@ -204,6 +204,19 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
     return _state(session, proposal, consultation, voter_id)
 
 
+def supported_proposal(session: Session, principal: Principal, proposal_id: int) -> Proposal:
+    """The proposal whose support this person takes back: one they may see, or one that moderation
+    hid after they supported it (their support still counts against their limit, so they may take
+    it back; its page stays closed to them)."""
+    try:
+        return proposals.get(session, proposal_id, principal=principal)
+    except proposals.ProposalNotFound:
+        proposal = session.get(Proposal, proposal_id)
+        if proposal is None or proposal.state != ProposalState.hidden or _find(session, proposal, principal.id) is None:
+            raise
+        return proposal
+
+
 def withdraw_support(session: Session, principal: Principal, proposal: Proposal, *, now: datetime) -> SupportState:
     """Take a support back, during the voting phase only. Idempotent."""
     consultation = consultations.get(session, proposal.consultation_id, principal=principal)

@@ -102,7 +102,17 @@ EXPECTED: dict[Action, dict[str, set[str] | frozenset[str]]] = {
     },
     Action.grant_role: {"admin": ALL},
     Action.edit_axis: {"admin": ALL},  # axes are reference data
-    Action.view_audit_log: {"admin": ALL},
+    # The whole log (no target; accounts, roles, erasures) is for admins. A moderator reads the
+    # entries about their axis or consultation. Evaluators do not: the log names people and keeps
+    # hidden content in its before/after, while they only need the figures (which they read in
+    # full, view_participation_figures); data minimisation (GDPR art. 5-1-c) decides it.
+    # Mediators' acts are in the log, which they do not read either.
+    Action.view_audit_log: {
+        "moderator of axis 1": {AXIS_1, CONSULTATION_7},
+        "moderator of axis 2": {AXIS_2},
+        "moderator of consultation 7": {CONSULTATION_7},
+        "admin": ALL,
+    },
     # A consultation belongs to its axis: the axis's moderators run it too.
     Action.manage_consultations: {
         "moderator of axis 1": {AXIS_1, CONSULTATION_7},

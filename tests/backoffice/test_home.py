@@ -1,0 +1,84 @@
+"""/gestion: the back office's home, for moderators, mediators, evaluators and admins, with a card
+for each tool the person may use; and the header's "Gestion" link, shown to them only."""
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.accounts.models import Role
+from tests.backoffice.people import staff
+from tests.factories import NOW, make_consultation
+from tests.participation import sign_in
+from tests.support import assert_page, page_text
+
+CARD = re.compile(r'<h3 class="cr-card__title"><a href="([^"]+)">')
+
+
+@pytest.fixture(autouse=True)
+def _clock(app: FastAPI) -> None:
+    app.state.clock = lambda: NOW
+
+
+def cards(client: TestClient) -> list[str]:
+    response = client.get("/gestion")
+    assert_page(response)
+    return CARD.findall(response.text)
+
+
+@pytest.mark.parametrize(("role", "scope", "expected"), [
+    (Role.admin, {}, ["/gestion/consultations", "/gestion/moderation", "/gestion/actions", "/guichet", "/evaluation",
+                      "/gestion/journal"]),
+    (Role.moderator, {"axis": 1}, ["/gestion/consultations", "/gestion/moderation", "/gestion/actions", "/evaluation",
+                                   "/gestion/journal"]),
+    (Role.mediator, {"commune": "62510"}, ["/guichet"]),
+    (Role.evaluator, {}, ["/evaluation"]),
+])
+def test_each_role_sees_its_tools(client: TestClient, app: FastAPI, session: Session, role: Role,
+                                  scope: dict[str, object], expected: list[str]) -> None:
+    sign_in(client, app, staff(session, role, **scope))  # type: ignore[arg-type]
+    assert cards(client) == expected
+
+
+def test_a_consultation_moderator_sees_their_role_in_words(client: TestClient, app: FastAPI,
+                                                          session: Session) -> None:
+    consultation = make_consultation(session)
+    sign_in(client, app, staff(session, Role.moderator, consultation=consultation))
+    text = page_text(client.get("/gestion"))
+    assert f"Modération : consultation « {consultation.title} »" in text
+    assert 'href="/gestion/journal"' in text
+
+
+def test_roles_in_words(client: TestClient, app: FastAPI, session: Session) -> None:
+    sign_in(client, app, staff(session, Role.moderator, axis=1))
+    assert re.search(r"Modération : axe 1, \w", page_text(client.get("/gestion")))
+    sign_in(client, app, staff(session, Role.mediator, commune="62510"))
+    assert "Médiation : commune de Liévin" in page_text(client.get("/gestion"))
+    sign_in(client, app, staff(session, Role.admin))
+    assert "Administration : toute la plateforme" in page_text(client.get("/gestion"))
+
+
+def test_residents_are_refused_and_visitors_sent_to_sign_in(client: TestClient, app: FastAPI,
+                                                            session: Session) -> None:
+    response = client.get("/gestion", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/connexion?next=%2Fgestion"
+    sign_in(client, app, staff(session, None))
+    response = client.get("/gestion")
+    assert response.status_code == 403
+    assert "Le back-office est réservé aux modérateurs, médiateurs, évaluateurs et administrateurs." in page_text(
+        response)
+
+
+@pytest.mark.parametrize("page", ["/", "/territoire", "/compte"])
+def test_the_header_links_to_the_back_office_for_staff_only(client: TestClient, app: FastAPI, session: Session,
+                                                           page: str) -> None:
+    sign_in(client, app, staff(session, None))
+    assert 'href="/gestion"' not in client.get(page).text
+    sign_in(client, app, staff(session, Role.evaluator))
+    text = client.get(page).text
+    assert '<li class="cr-nav__end"><a href="/gestion">Gestion</a></li>' in text
+    client.cookies.clear()
+    assert 'href="/gestion"' not in client.get("/").text
