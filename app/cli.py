@@ -3,6 +3,7 @@
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +21,7 @@ from app.core.db import make_engine
 from app.core.errors import DomainError
 from app.core.i18n import gettext
 from app.core.settings import PROJECT_ROOT, get_settings
+from app.evaluation import exports
 from app.territory import seed as territory_seed
 from app.territory.models import Axis
 from app.voting import results
@@ -219,6 +221,35 @@ def results_close() -> None:
             typer.echo(f"Results fixed for consultation {consultation.id} ({consultation.slug}).")
         if not closed:
             typer.echo("No ended vote without its results.")
+
+
+@cli.command("export")
+def export(
+    consultation_id: Annotated[int, typer.Argument(help="Consultation id")],
+    out: Annotated[Path, typer.Option("--out", help="File to write")],
+    fmt: Annotated[exports.Format, typer.Option(
+        "--format", help="csv, xlsx, ods, json, bundle (open data) or pb (PaBuLib, budget consultations)",
+    )] = exports.Format.csv,
+    what: Annotated[exports.What, typer.Option("--what", help="What to export")] = exports.What.all,
+    include_hidden: Annotated[bool, typer.Option(
+        "--include-hidden", help="Also hidden and pending content (for moderators; never publish it)")] = False,
+) -> None:
+    """Export a consultation: proposals, anonymised ballots, results, comments (no names, no e-mails).
+    Results hidden until the end of the vote stay out until then. `--format csv --what all` writes a zip."""
+    settings = get_settings()
+    partial = out.with_name(out.name + ".part")
+    with _database() as session:
+        plan = exports.plan_operator_export(
+            session, consultation_id, fmt=fmt, what=what, now=utcnow(), secret=settings.secret_key,
+            threshold=settings.privacy_threshold, licence=settings.open_data_licence, include_hidden=include_hidden,
+            operator_name=settings.operator_name)
+        session.commit()  # the results snapshot of an ended vote, stored on first use
+        with partial.open("wb") as handle:
+            for chunk in exports.export_chunks(session, plan):
+                handle.write(chunk)
+        partial.replace(out)
+    counts = ", ".join(f"{n} {name}" for name, n in plan.row_counts.items())
+    typer.echo(f"Wrote {out} ({counts or 'no rows counted'}).")
 
 
 @cli.command("serve")

@@ -8,6 +8,7 @@ from app.accounts.policy import Decision
 from app.consultations.models import Consultation, ConsultationStatus, Phase, ScopeKind
 from app.consultations.phases import phase_at
 from app.core.i18n import N_, gettext
+from app.core.templating import format_day
 from app.territory.models import Commune
 
 
@@ -21,11 +22,24 @@ def in_scope(consultation: Consultation, commune: Commune | None) -> bool:
     return commune.insee_code == consultation.scope_code
 
 
+def participation_block(user: User | None, now: datetime) -> Decision:
+    """A person a moderator barred from participating, until when and why (sign-in, the account
+    and data rights stay theirs)."""
+    if user is None or not user.is_blocked(now):
+        return Decision(True)
+    return Decision(False, gettext(
+        "Votre participation est suspendue par la modération jusqu’au %(date)s inclus. Raison : %(reason)s",
+        date=format_day(user.participation_blocked_until, end=True), reason=user.participation_block_reason or "—"))
+
+
 def eligibility(user: User | None, consultation: Consultation, *, commune: Commune | None, scope_name: str,
                 now: datetime) -> Decision:
     """May this person take part (propose, vote)? Phase rules are checked separately."""
     if user is None or user.is_erased:
         return Decision(False, gettext("Connectez-vous pour participer."))
+    blocked = participation_block(user, now)
+    if not blocked:
+        return blocked
     if consultation.status != ConsultationStatus.published:
         return Decision(False, gettext("Cette consultation n’est pas ouverte."))
     if user.commune_insee is None:

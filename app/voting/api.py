@@ -44,7 +44,7 @@ def support(proposal_id: int, session: SessionDep, now: NowDep, principal: Curre
 def withdraw_support(proposal_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
                      limiter: RateLimiterDep) -> SupportOut:
     limit_writes(limiter, principal, "vote")
-    proposal = proposals.get(session, proposal_id, principal=principal)
+    proposal = service.supported_proposal(session, principal, proposal_id)
     state = service.withdraw_support(session, principal, proposal, now=now)
     session.commit()
     return _out(state)
