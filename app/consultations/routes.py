@@ -198,13 +198,17 @@ def _error_field(form: ConsultationFormData, location: tuple[Any, ...]) -> str:
     return parts[0] if parts[0] in FORM_ERRORS else "title"
 
 
-def parse_form(form: ConsultationFormData, *, creating: bool) -> tuple[dict[str, Any] | None, Errors]:
-    """The fields as ConsultationIn wants them, or the errors by field (in the form's order)."""
+def parse_form(form: ConsultationFormData, *, creating: bool,
+               current: Consultation | None = None) -> tuple[dict[str, Any] | None, Errors]:
+    """The fields as ConsultationIn wants them, or the errors by field (in the form's order). A date
+    left as the form showed it keeps its exact value (the field shows minutes, the API may set seconds)."""
     errors: Errors = {}
     moments: dict[str, datetime | None] = {}
     for name in DATE_FIELDS:
         raw = getattr(form, name).strip()
         moments[name] = _parse_local(raw) if raw else None
+        if current is not None and raw and raw == _local(getattr(current, name)):
+            moments[name] = getattr(current, name)
         if (raw and moments[name] is None) or (not raw and name != "follow_up_ends_at"):
             errors[name] = [_(FORM_ERRORS[name])]
     numbers: dict[str, int | None] = {}
@@ -359,7 +363,7 @@ def edit_consultation(request: Request, consultation_id: int, session: SessionDe
     axis = session.get(Axis, consultation.axis_id)
     assert axis is not None
     form.axis = str(axis.number)  # the axis does not change once created
-    data, errors = parse_form(form, creating=False)
+    data, errors = parse_form(form, creating=False, current=consultation)
     try:
         if data is None:
             raise service.InvalidConsultation()

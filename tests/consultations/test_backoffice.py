@@ -566,3 +566,38 @@ def test_the_api_refuses_others(client: TestClient, session: Session) -> None:
     assert client.post(f"/api/v1/consultations/{draft.id}/publish", headers=admin).status_code == 200
     assert actions_on(session, published) == []
     assert actions_on(session, draft) == ["consultation.published"]
+
+
+def test_saving_the_form_unchanged_keeps_the_exact_dates(client: TestClient, app: FastAPI, session: Session) -> None:
+    consultation = make_consultation(session, phase="proposals", now=NOW + timedelta(seconds=37))
+    planned = consultation.phase_starts()
+    signed_in(client, app, person(session, Role.moderator, axis_number=1))
+    form = client.get(f"/gestion/consultations/{consultation.id}/modifier").text
+    dates = dict(re.findall(r'name="([a-z_]+_at)" type="datetime-local" value="([^"]*)"', form))
+    assert len(dates["voting_starts_at"]) == len("2027-03-01T13:00")  # minutes only, no seconds shown
+    sent = FORM | dates | {"scope_kind": "basin", "scope_epci": "", "title": consultation.title}
+    assert post(client, f"/gestion/consultations/{consultation.id}/modifier", sent).status_code == 303
+    session.refresh(consultation)
+    assert consultation.phase_starts() == planned
+
+
+def test_a_moderator_of_another_axis_is_refused_on_every_page(client: TestClient, app: FastAPI,
+                                                               session: Session) -> None:
+    draft = make_consultation(session, phase="proposals", status="draft", axis_number=1)
+    published = make_consultation(session, phase="proposals", axis_number=1)
+    signed_in(client, app, person(session, Role.moderator, axis_number=2))
+    for path in (f"/gestion/consultations/{draft.id}", f"/gestion/consultations/{draft.id}/modifier",
+                 f"/gestion/consultations/{draft.id}/apercu", f"/gestion/consultations/{published.id}/archiver",
+                 f"/gestion/consultations/{published.id}/clore-la-phase"):
+        assert client.get(path).status_code == 403, path
+    for path, data in ((f"/gestion/consultations/{draft.id}/publier", {}),
+                       (f"/gestion/consultations/{draft.id}/modifier", FORM),
+                       (f"/gestion/consultations/{published.id}/dupliquer", {}),
+                       (f"/gestion/consultations/{published.id}/archiver", {}),
+                       (f"/gestion/consultations/{published.id}/clore-la-phase", {"phase": "proposals"})):
+        assert post(client, path, data).status_code == 403, path
+    session.refresh(draft)
+    session.refresh(published)
+    assert (draft.status, published.status, published.voting_starts_at) == (
+        "draft", "published", make_consultation(session, phase="proposals").voting_starts_at)
+    assert actions_on(session, draft) == actions_on(session, published) == []
