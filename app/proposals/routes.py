@@ -299,10 +299,11 @@ def _find_node(nodes: list[service.CommentNode], comment_id: int | None) -> serv
     return None
 
 
-def _comment_context(principal: Principal | None, proposal: Proposal) -> dict[str, Any]:
+def _comment_context(principal: Principal | None, proposal: Proposal,
+                     now: datetime | None = None) -> dict[str, Any]:
     """What a comment's fragment needs besides the comment: who is reading, and what they may do."""
     return {"proposal": proposal, "principal": principal, "comment_max": COMMENT_MAX,
-            "can_comment": bool(service.can_comment(principal, proposal))}
+            "can_comment": bool(service.can_comment(principal, proposal, now))}
 
 
 def _comment_form_page(request: Request, session: Session, principal: Principal, proposal: Proposal, *,
@@ -322,7 +323,7 @@ def add_comment(request: Request, proposal_id: int, session: SessionDep, now: No
     proposal = service.get(session, proposal_id, principal=principal)
     parent_key = int(parent_id) if parent_id.isdigit() else None
     parent = session.get(Comment, parent_key) if parent_key is not None else None
-    context = _comment_context(principal, proposal)
+    context = _comment_context(principal, proposal, now)
     try:
         try:
             draft = CommentDraft(body=body, parent_id=parent_key)
@@ -391,7 +392,7 @@ def edit_comment(request: Request, comment_id: int, session: SessionDep, now: No
         errors = {"body": [_(error.message)]}
         if wants_fragment(request):
             return render(request, "proposals/_comment_edit_form.html", status_code=error.status_code,
-                          comment=comment, body=body, errors=errors, **_comment_context(principal, proposal))
+                          comment=comment, body=body, errors=errors, **_comment_context(principal, proposal, now))
         return _comment_form_page(request, session, principal, proposal, status_code=error.status_code, body=body,
                                   errors=errors, comment=comment)
     session.commit()
