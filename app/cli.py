@@ -16,12 +16,15 @@ import app.models  # noqa: F401  (every table in the metadata, for foreign keys 
 from app import demo
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
+from app.consultations.phases import running
 from app.core.clock import utcnow
 from app.core.db import make_engine
 from app.core.errors import DomainError
 from app.core.i18n import gettext
 from app.core.settings import PROJECT_ROOT, get_settings
 from app.evaluation import exports
+from app.notifications import delivery
+from app.notifications import service as notifications
 from app.territory import seed as territory_seed
 from app.territory.models import Axis
 from app.voting import results
@@ -33,11 +36,13 @@ seed_cli = typer.Typer(help="Reference and demonstration data.", no_args_is_help
 users_cli = typer.Typer(help="People and their roles.", no_args_is_help=True)
 tokens_cli = typer.Typer(help="Personal access tokens for the API.", no_args_is_help=True)
 results_cli = typer.Typer(help="Results of votes.", no_args_is_help=True)
+notifications_cli = typer.Typer(help="Notifications: phase starts and emails.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(users_cli, name="users")
 cli.add_typer(tokens_cli, name="tokens")
 cli.add_typer(results_cli, name="results")
+cli.add_typer(notifications_cli, name="notifications")
 
 AxisOption = Annotated[int | None, typer.Option("--axis", help="Scope: axis number (1-16)")]
 ConsultationOption = Annotated[int | None, typer.Option("--consultation", help="Scope: consultation id")]
@@ -250,6 +255,25 @@ def export(
         partial.replace(out)
     counts = ", ".join(f"{n} {name}" for name, n in plan.row_counts.items())
     typer.echo(f"Wrote {out} ({counts or 'no rows counted'}).")
+
+
+@notifications_cli.command("send")
+def notifications_send() -> None:
+    """Announce the phases that started to the consultations' followers, then email what is due:
+    immediate notifications, daily digests. Run it from cron every few minutes; it never sends
+    anything twice, and after a mail server failure the next run sends what is left."""
+    settings = get_settings()
+    now = utcnow()
+    with _database() as session:
+        starts = [
+            notifications.PhaseStart(consultation.id or 0, phase.value, consultation.phase_starts()[phase],
+                                     consultation.title, f"/consultations/{consultation.slug}")
+            for consultation, phase in running(session, now)
+        ]
+        announced, created = notifications.announce_phase_starts(session, starts, now=now)
+        session.commit()
+        report = delivery.send_emails(session, settings, now=now)
+    typer.echo(f"{announced} phase start(s) announced ({created} notification(s)); {report.summary()}")
 
 
 @cli.command("serve")

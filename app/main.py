@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = utcnow
     app.state.templates = build_templates(settings)
     app.state.templates.env.globals["csrf_token"] = csrf_token
+    app.state.templates.env.globals["unread_notifications"] = notifications_routes.unread_count
     app.state.templates.env.globals["shows_back_office"] = backoffice_routes.shows_back_office
     app.state.oauth = build_oauth(settings)
     app.state.rate_limiter = RateLimiter(settings.redis_url)

@@ -3,7 +3,10 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.consultations.models import PHASES_IN_ORDER, Consultation, Phase
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from app.consultations.models import PHASES_IN_ORDER, Consultation, ConsultationStatus, Phase
 
 
 def phase_at(consultation: Consultation, now: datetime) -> Phase:
@@ -40,3 +43,16 @@ def timeline(consultation: Consultation, now: datetime) -> list[PhaseSpan]:
             state = "future" if now < starts[phase] else "past"
         spans.append(PhaseSpan(phase, starts[phase], ends_at, state))
     return spans
+
+
+def running(session: Session, now: datetime) -> list[tuple[Consultation, Phase]]:
+    """Published consultations with the phase each is in now (none before the first phase or after
+    the last): what `carreau notifications send` announces to followers, once per phase."""
+    rows = session.exec(
+        select(Consultation).where(
+            Consultation.status == ConsultationStatus.published, col(Consultation.information_starts_at) <= now,
+            or_(col(Consultation.follow_up_ends_at).is_(None), col(Consultation.follow_up_ends_at) > now),
+        ).order_by(col(Consultation.id))
+    )
+    return [(consultation, phase_at(consultation, now)) for consultation in rows
+            if phase_at(consultation, now) in PHASES_IN_ORDER]

@@ -3,6 +3,7 @@
 import logging
 import smtplib
 import ssl
+from collections.abc import Mapping
 from email.message import EmailMessage
 
 from app.core.settings import Settings
@@ -10,11 +11,15 @@ from app.core.settings import Settings
 logger = logging.getLogger("carreau.mail")
 
 
-def send_mail(settings: Settings, *, to: str, subject: str, body: str) -> None:
+def send_mail(settings: Settings, *, to: str, subject: str, body: str,
+              headers: Mapping[str, str] | None = None) -> None:
+    """Send one plain-text mail; `headers` adds more (e.g. List-Unsubscribe)."""
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
     if not settings.smtp_host:
         # Laptop mode (make run): no SMTP server, so the mail, links included, goes to the log.

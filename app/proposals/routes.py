@@ -26,6 +26,8 @@ from app.core.i18n import N_
 from app.core.i18n import gettext as _
 from app.core.markdown import render_markdown
 from app.core.templating import render, wants_fragment
+from app.notifications import service as notifications
+from app.notifications.models import FollowTarget
 from app.proposals import service
 from app.proposals.models import PUBLIC_STATES, Comment, CommentState, Proposal, ProposalState
 from app.proposals.schemas import BODY_MAX, TITLE_MAX, CommentDraft, CommentPatch, ProposalDraft, ProposalPatch
@@ -107,6 +109,8 @@ def consultation_page(
         can_propose=bool(phase_allows(consultation, "propose", now)) and (eligibility is None or bool(eligibility)),
         listing=listing, communes=communes, commune_names={c.insee_code: c.name for c in communes},
         filters=filters, page=page, page_count=max(1, -(-listing.total // PROPOSALS_PER_PAGE)),
+        following=notifications.is_following(session, principal.id if principal else None,
+                                             FollowTarget.consultation, consultation.id or 0),
     )
 
 
@@ -412,4 +416,43 @@ def delete_comment(request: Request, comment_id: int, session: SessionDep, now: 
         _flash(request, _("Votre commentaire est supprimé."))
         return _redirect(f"/propositions/{proposal.id}#commentaires")
     return _comment_fragment(request, session, principal, proposal, comment)
+
+
+# --- following a consultation or a proposal (notifications of what happens to it)
+
+
+def _follow(request: Request, session: Session, principal: Principal, target: FollowTarget, target_id: int, *,
+            follow: str, page: str, now: datetime) -> Response:
+    if follow == "off":
+        notifications.unfollow(session, principal.id, target, target_id)
+    else:
+        notifications.follow(session, principal.id, target, target_id, now=now)
+    session.commit()
+    following = follow != "off"
+    if wants_fragment(request):
+        return render(request, "notifications/_follow.html", follow_kind=target.value, follow_target_id=target_id,
+                      follow_url=str(request.url.path), following=following)
+    if target == FollowTarget.consultation:
+        _flash(request, _("Vous suivez cette consultation.") if following else
+               _("Vous ne suivez plus cette consultation."))
+    else:
+        _flash(request, _("Vous suivez cette proposition.") if following else
+               _("Vous ne suivez plus cette proposition."))
+    return _redirect(f"{page}#follow-{target.value}-{target_id}")
+
+
+@router.post("/consultations/{slug}/suivre", response_class=HTMLResponse, name="proposals:follow_consultation")
+def follow_consultation(request: Request, slug: str, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+                        follow: Annotated[str, Form(max_length=10)] = "on") -> Response:
+    consultation = consultations.get_by_slug(session, slug, principal=principal)
+    return _follow(request, session, principal, FollowTarget.consultation, consultation.id or 0, follow=follow,
+                   page=f"/consultations/{consultation.slug}", now=now)
+
+
+@router.post("/propositions/{proposal_id}/suivre", response_class=HTMLResponse, name="proposals:follow")
+def follow_proposal(request: Request, proposal_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+                    follow: Annotated[str, Form(max_length=10)] = "on") -> Response:
+    proposal = service.get(session, proposal_id, principal=principal)
+    return _follow(request, session, principal, FollowTarget.proposal, proposal.id or 0, follow=follow,
+                   page=f"/propositions/{proposal.id}", now=now)
 

@@ -25,6 +25,8 @@ from app.core.errors import DomainError
 from app.core.i18n import N_, get_locale, ngettext
 from app.core.i18n import gettext as _
 from app.core.templating import format_number, render, wants_fragment
+from app.notifications import service as notifications
+from app.notifications.models import FollowTarget
 from app.proposals import service as proposals
 from app.proposals.models import VISIBLE_STATES, Proposal
 from app.proposals.schemas import BODY_MAX
@@ -73,6 +75,8 @@ def _proposal_page(request: Request, session: Session, principal: Principal | No
         comment_refusal=proposals.can_comment(principal, proposal, now).reason,
         comment_max=COMMENT_MAX, body_max=BODY_MAX,
         draft_clear=request.session.pop("draft_clear", None),
+        following=notifications.is_following(session, principal.id if principal else None, FollowTarget.proposal,
+                                             proposal.id or 0),
         **proposals.page_extras(session, proposal, principal),
         **support_context(session, principal, proposal, consultation, now, error=support_error),
     )

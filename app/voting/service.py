@@ -22,6 +22,8 @@ from app.consultations.models import Consultation, VotingMethod
 from app.consultations.policy import phase_allows
 from app.core.errors import Conflict, Forbidden
 from app.core.i18n import N_
+from app.notifications import service as notifications
+from app.notifications.models import FollowTarget
 from app.proposals import service as proposals
 from app.proposals.models import VISIBLE_STATES, Proposal, ProposalState
 from app.voting.models import Channel, Participation, SupportVote
@@ -197,6 +199,8 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
         # A concurrent request of the same resident won the race; theirs is the vote.
         if _find(session, proposal, voter_id) is None:
             raise
+    # Supporters follow what they support (a repeat, returned above, keeps their choice to unfollow).
+    notifications.follow(session, voter_id, FollowTarget.proposal, proposal.id or 0, now=now)
     if channel == Channel.assisted and mediator is not None:
         audit.record(session, actor_id=mediator.id, actor_label=mediator.user.display_name or "",
                      action="support.added", target_type="proposal", target_id=proposal.id, now=now,
