@@ -1,5 +1,462 @@
-"""Pages of actions (filled in by the back-office work)."""
+"""Pages of actions: the public list (/actions, filtered by axis and status) and each action's page
+(/actions/{id}); in the back office, the official answer to a proposal (creating its action when it
+is accepted), merging duplicates into a proposal, and creating, editing and updating actions.
 
-from fastapi import APIRouter
+Every form works without JavaScript (POST, then a redirect); a refused form comes back with what was
+typed and each error beside its field."""
 
-router = APIRouter()
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, TypeVar
+
+from babel.dates import format_date
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlmodel import Session, col, select
+
+from app.accounts.deps import CurrentPrincipal, OptionalPrincipal
+from app.accounts.models import User
+from app.accounts.policy import Principal
+from app.accounts.service import display_name_of
+from app.actions import service
+from app.actions.models import ActionStatus, PublicAction
+from app.actions.schemas import (
+    ANSWER_MAX,
+    DESCRIPTION_MAX,
+    OWNER_MAX,
+    TITLE_MAX,
+    UPDATE_MAX,
+    AcceptedAction,
+    ActionDraft,
+    ActionPatch,
+    AnswerIn,
+    UpdateDraft,
+)
+from app.consultations import service as consultations
+from app.consultations.models import Consultation
+from app.core.clock import NowDep
+from app.core.db import SessionDep
+from app.core.errors import Forbidden
+from app.core.i18n import N_, get_locale
+from app.core.i18n import gettext as _
+from app.core.templating import render
+from app.moderation import merging
+from app.proposals import service as proposals
+from app.proposals.models import Proposal, ProposalState
+from app.territory.models import Axis
+
+router = APIRouter(include_in_schema=False)
+
+ACTIONS_PER_PAGE = 20
+FIELD_ERRORS = {
+    "state": N_("Choisissez la réponse : à l’étude, retenue ou non retenue."),
+    "answer": N_("La réponse doit compter entre 10 et 10 000 caractères."),
+    "title": N_("Le titre de l’action doit compter entre 5 et 200 caractères."),
+    "description": N_("La description compte au plus 10 000 caractères."),
+    "owner": N_("Le service ou l’organisme responsable compte au plus 200 caractères."),
+    "budget": N_("Indiquez le budget en euros, en chiffres (par exemple 15000)."),
+    "planned_start": N_("Indiquez une date valide, par exemple 2027-04-01."),
+    "planned_end": N_("Indiquez une date valide, qui ne précède pas le début prévu."),
+    "proposals": N_("Choisissez des propositions retenues de cette consultation."),
+    "occurred_on": N_("Indiquez une date valide, au plus tard aujourd’hui."),
+    "body": N_("Le texte doit compter entre 10 et 5 000 caractères."),
+    "status": N_("Choisissez l’état de l’action."),
+    "progress": N_("Indiquez l’avancement en pour cent, un nombre entier de 0 à 100."),
+    "sources": N_("Choisissez au moins une proposition à fusionner."),
+}
+STATUS_NAMES = {
+    ActionStatus.planned: N_("Prévue"), ActionStatus.in_progress: N_("En cours"), ActionStatus.done: N_("Réalisée"),
+    ActionStatus.abandoned: N_("Abandonnée"),
+}
+ANSWER_NAMES = {
+    ProposalState.evaluating: N_("À l’étude"), ProposalState.accepted: N_("Retenue"),
+    ProposalState.rejected: N_("Non retenue"),
+}
+
+Errors = dict[str, list[str]]
+Parsed = TypeVar("Parsed", bound=BaseModel)
+Text = Annotated[str, Form(max_length=ANSWER_MAX * 2)]
+Short = Annotated[str, Form(max_length=TITLE_MAX * 2)]
+
+
+def _flash(request: Request, message: str) -> None:
+    request.session["flash"] = {"message": message, "kind": "success"}
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _error(name: str) -> list[str]:
+    return [_(FIELD_ERRORS[name])]
+
+
+def _number(raw: str, name: str, errors: Errors) -> int | None:
+    cleaned = "".join(ch for ch in raw if not ch.isspace()).removesuffix("€").removesuffix("%")
+    if not cleaned:
+        return None
+    if not cleaned.isdigit():
+        errors[name] = _error(name)
+        return None
+    return int(cleaned)
+
+
+def _day(raw: str, name: str, errors: Errors) -> date | None:
+    if not raw.strip():
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        errors[name] = _error(name)
+        return None
+
+
+def _validate(model: type[Parsed], data: dict[str, Any], errors: Errors) -> Parsed | None:
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as error:
+        for problem in error.errors():
+            name = str(problem["loc"][0]) if problem["loc"] else ""
+            name = name if name in FIELD_ERRORS else "planned_end"  # the only check across fields: the dates
+            errors.setdefault(name, _error(name))
+        return None
+    return None if errors else parsed
+
+
+def _ordered(errors: Errors) -> Errors:
+    return {name: errors[name] for name in FIELD_ERRORS if name in errors}
+
+
+def day_words(value: date) -> str:
+    """A day as the reader's language writes it ("1 avril 2027")."""
+    return format_date(value, "long", locale=get_locale())
+
+
+def _axis(session: Session, consultation: Consultation) -> Axis:
+    axis = session.get(Axis, consultation.axis_id)
+    assert axis is not None
+    return axis
+
+
+# --- the public pages
+
+
+@router.get("/actions", response_class=HTMLResponse, name="actions:list")
+def list_page(
+    request: Request, session: SessionDep,
+    axe: Annotated[str, Query(max_length=2)] = "",
+    etat: Annotated[str, Query(max_length=12)] = "",
+    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+) -> HTMLResponse:
+    axes = list(session.exec(select(Axis).order_by(col(Axis.number))))
+    axis = next((a for a in axes if str(a.number) == axe), None)
+    status = etat if etat in {s.value for s in ActionStatus} else ""
+    listing = service.list_actions(session, axis_id=axis.id if axis else None, status=status or None,
+                                   limit=ACTIONS_PER_PAGE, offset=(page - 1) * ACTIONS_PER_PAGE)
+    query = "&".join(part for part in (f"axe={axis.number}" if axis else "", f"etat={status}" if status else "")
+                     if part)
+    return render(request, "actions/list.html", fragment="actions/_list.html", active="actions", axes=axes,
+                  axis=axis, status=status, listing=listing, page=page, status_names=STATUS_NAMES,
+                  page_count=max(1, -(-listing.total // ACTIONS_PER_PAGE)), base_url="/actions?" + query)
+
+
+@router.get("/actions/{action_id}", response_class=HTMLResponse, name="actions:show")
+def show_page(request: Request, action_id: int, session: SessionDep, principal: OptionalPrincipal) -> HTMLResponse:
+    item = service.get_action(session, action_id, principal=principal)
+    consultation = consultations.get(session, item.consultation_id, principal=principal)
+    return render(request, "actions/show.html", action=item, consultation=consultation,
+                  axis=_axis(session, consultation), proposals=service.proposals_of(session, item),
+                  updates=service.updates_of(session, item), can_manage=service.can_manage(principal, consultation),
+                  status_names=STATUS_NAMES, day=day_words)
+
+
+# --- official answers
+
+
+@dataclass
+class AnswerForm:
+    """What the moderator typed, kept as typed so that a refused form comes back unchanged."""
+
+    state: str = ""
+    answer: str = ""
+    title: str = ""
+    owner: str = ""
+    budget: str = ""
+    planned_start: str = ""
+    planned_end: str = ""
+
+    def parse(self) -> tuple[AnswerIn | None, Errors]:
+        errors: Errors = {}
+        if self.state not in ANSWER_NAMES:
+            errors["state"] = _error("state")
+        action = None
+        if self.state == ProposalState.accepted:
+            fields = {"title": self.title.strip() or None, "owner": self.owner,
+                      "budget": _number(self.budget, "budget", errors),
+                      "planned_start": _day(self.planned_start, "planned_start", errors),
+                      "planned_end": _day(self.planned_end, "planned_end", errors)}
+            action = _validate(AcceptedAction, fields, errors)
+        state = self.state if self.state in ANSWER_NAMES else "evaluating"  # its error is already noted
+        parsed = _validate(AnswerIn, {"state": state, "answer": self.answer, "action": action}, errors)
+        return (None, _ordered(errors)) if errors else (parsed, {})
+
+
+def _answerable(session: Session, principal: Principal, proposal_id: int) -> tuple[Proposal, Consultation]:
+    proposal = proposals.get(session, proposal_id, principal=principal)
+    consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+    if not service.can_answer(principal, consultation):
+        raise Forbidden(N_("Seuls les modérateurs de cet axe ou de cette consultation peuvent faire cela."))
+    return proposal, consultation
+
+
+def _answer_page(request: Request, session: Session, proposal: Proposal, consultation: Consultation,
+                 form: AnswerForm, errors: Errors, *, status_code: int = 200, refusal: str | None = None
+                 ) -> HTMLResponse:
+    return render(request, "actions/answer.html", status_code=status_code, proposal=proposal,
+                  consultation=consultation, axis=_axis(session, consultation), form=form, errors=errors,
+                  refusal=refusal, answer_names=ANSWER_NAMES, answer_max=ANSWER_MAX, title_max=TITLE_MAX,
+                  owner_max=OWNER_MAX, actions=service.actions_of_proposal(session, proposal),
+                  answerable=proposal.state in (ProposalState.published, *ANSWER_NAMES))
+
+
+@router.get("/gestion/propositions/{proposal_id}/reponse", response_class=HTMLResponse, name="actions:answer")
+def answer_page(request: Request, proposal_id: int, session: SessionDep, principal: CurrentPrincipal) -> HTMLResponse:
+    proposal, consultation = _answerable(session, principal, proposal_id)
+    cost = "" if proposal.estimated_cost is None else str(proposal.estimated_cost)
+    form = AnswerForm(state=proposal.state if proposal.state in ANSWER_NAMES else "",
+                      answer=proposal.official_answer or "", title=proposal.title, budget=cost)
+    return _answer_page(request, session, proposal, consultation, form, {})
+
+
+@router.post("/gestion/propositions/{proposal_id}/reponse", response_class=HTMLResponse)
+def answer(request: Request, proposal_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+           state: Short = "", answer: Text = "", title: Short = "", owner: Short = "", budget: Short = "",
+           planned_start: Short = "", planned_end: Short = "") -> Response:
+    proposal, consultation = _answerable(session, principal, proposal_id)
+    form = AnswerForm(state, answer, title, owner, budget, planned_start, planned_end)
+    data, errors = form.parse()
+    if data is None:
+        return _answer_page(request, session, proposal, consultation, form, errors, status_code=422)
+    try:
+        result = service.answer(session, principal, proposal, state=data.state, text=data.answer, now=now,
+                                action=data.action)
+    except (service.NotAnswerable, service.ActionAlreadyFollows) as refusal:
+        session.rollback()
+        return _answer_page(request, session, proposal, consultation, form, {}, status_code=refusal.status_code,
+                            refusal=_(refusal.message))
+    session.commit()
+    if result.action is not None:
+        _flash(request, _("La réponse est publiée et l’action « %(title)s » est créée. Ajoutez-y les étapes au fil "
+                          "de leur réalisation.", title=result.action.title))
+        return _redirect(f"/actions/{result.action.id}")
+    _flash(request, _("La réponse officielle est publiée. Les personnes qui suivent la proposition sont prévenues."))
+    return _redirect(f"/propositions/{proposal.id}")
+
+
+# --- merging duplicates
+
+
+def _merge_page(request: Request, session: Session, principal: Principal, proposal: Proposal, *,
+                chosen: list[int], errors: Errors, status_code: int = 200, refusal: str | None = None) -> HTMLResponse:
+    consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+    merging.check_can_merge(principal, consultation)
+    candidates = merging.candidates(session, proposal)
+    authors = {u.id: display_name_of(u) for u in session.exec(
+        select(User).where(col(User.id).in_([c.author_id for c in candidates])))}
+    return render(request, "actions/merge.html", status_code=status_code, proposal=proposal,
+                  consultation=consultation, axis=_axis(session, consultation), candidates=candidates,
+                  authors=authors, chosen=chosen, errors=errors, refusal=refusal,
+                  already=merging.merged_into_of(session, [proposal.id or 0]))
+
+
+@router.get("/gestion/propositions/{proposal_id}/fusion", response_class=HTMLResponse, name="actions:merge")
+def merge_page(request: Request, proposal_id: int, session: SessionDep, principal: CurrentPrincipal) -> HTMLResponse:
+    proposal = proposals.get(session, proposal_id, principal=principal)
+    return _merge_page(request, session, principal, proposal, chosen=[], errors={})
+
+
+@router.post("/gestion/propositions/{proposal_id}/fusion", response_class=HTMLResponse)
+def merge(request: Request, proposal_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+          sources: Annotated[list[int], Form(max_length=50)] = []) -> Response:  # noqa: B006 (FastAPI copies it)
+    proposal = proposals.get(session, proposal_id, principal=principal)
+    if not sources:
+        return _merge_page(request, session, principal, proposal, chosen=[], errors={"sources": _error("sources")},
+                           status_code=422)
+    try:
+        result = merging.merge(session, principal, into=proposal.id or 0, sources=sources, now=now)
+    except (merging.InvalidMerge, merging.NotMergeable, merging.BallotsCast) as refusal:
+        session.rollback()
+        return _merge_page(request, session, principal, proposal, chosen=sources, errors={},
+                           status_code=refusal.status_code, refusal=_(refusal.message))
+    session.commit()
+    _flash(request, _("%(count)s proposition(s) fusionnée(s) dans celle-ci : %(moved)s soutien(s) repris, "
+                      "%(dropped)s en double compté(s) une seule fois.", count=len(result.merged),
+                      moved=result.moved, dropped=result.dropped))
+    return _redirect(f"/propositions/{proposal.id}")
+
+
+# --- creating, editing and updating actions
+
+
+@dataclass
+class ActionForm:
+    title: str = ""
+    description: str = ""
+    owner: str = ""
+    budget: str = ""
+    planned_start: str = ""
+    planned_end: str = ""
+
+    @classmethod
+    def of(cls, item: PublicAction) -> "ActionForm":
+        return cls(item.title, item.description, item.owner, "" if item.budget is None else str(item.budget),
+                   item.planned_start.isoformat() if item.planned_start else "",
+                   item.planned_end.isoformat() if item.planned_end else "")
+
+    def parse(self) -> tuple[ActionDraft | None, Errors]:
+        errors: Errors = {}
+        data = {"title": self.title, "description": self.description, "owner": self.owner,
+                "budget": _number(self.budget, "budget", errors),
+                "planned_start": _day(self.planned_start, "planned_start", errors),
+                "planned_end": _day(self.planned_end, "planned_end", errors)}
+        parsed = _validate(ActionDraft, data, errors)
+        return (None, _ordered(errors)) if errors else (parsed, {})
+
+
+def _managed(session: Session, principal: Principal, consultation: Consultation) -> None:
+    if not service.can_manage(principal, consultation):
+        raise Forbidden(N_("Seuls les modérateurs de cet axe ou de cette consultation peuvent faire cela."))
+
+
+def _accepted_of(session: Session, consultation: Consultation) -> list[Proposal]:
+    return list(session.exec(select(Proposal).where(Proposal.consultation_id == consultation.id,
+                                                    Proposal.state == ProposalState.accepted)
+                             .order_by(col(Proposal.title), col(Proposal.id))))
+
+
+def _action_form_page(request: Request, session: Session, consultation: Consultation, form: ActionForm,
+                      errors: Errors, *, item: PublicAction | None = None, chosen: list[int] | None = None,
+                      status_code: int = 200) -> HTMLResponse:
+    return render(request, "actions/form.html", status_code=status_code, consultation=consultation,
+                  axis=_axis(session, consultation), form=form, errors=errors, action=item,
+                  accepted=_accepted_of(session, consultation) if item is None else [], chosen=chosen or [],
+                  title_max=TITLE_MAX, owner_max=OWNER_MAX, description_max=DESCRIPTION_MAX)
+
+
+@router.get("/gestion/actions/nouvelle", response_class=HTMLResponse, name="actions:new")
+def new_page(request: Request, session: SessionDep, principal: CurrentPrincipal,
+             consultation: Annotated[int, Query(ge=1)]) -> HTMLResponse:
+    found = consultations.get(session, consultation, principal=principal)
+    _managed(session, principal, found)
+    return _action_form_page(request, session, found, ActionForm(), {})
+
+
+@router.post("/gestion/actions/nouvelle", response_class=HTMLResponse)
+def create(request: Request, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+           consultation: Annotated[int, Form(ge=1)], title: Short = "", description: Text = "", owner: Short = "",
+           budget: Short = "", planned_start: Short = "", planned_end: Short = "",
+           proposals_ids: Annotated[list[int], Form(alias="proposals", max_length=50)] = []  # noqa: B006
+           ) -> Response:
+    found = consultations.get(session, consultation, principal=principal)
+    _managed(session, principal, found)
+    form = ActionForm(title, description, owner, budget, planned_start, planned_end)
+    draft, errors = form.parse()
+    try:
+        if draft is None:
+            raise service.InvalidAction()
+        item = service.create_action(session, principal, found, draft, proposals_ids, now=now)
+    except service.InvalidAction as error:
+        session.rollback()
+        return _action_form_page(request, session, found, form, errors or {error.field or "title": [_(error.message)]},
+                                 chosen=proposals_ids, status_code=422)
+    session.commit()
+    _flash(request, _("L’action est créée."))
+    return _redirect(f"/actions/{item.id}")
+
+
+def _managed_action(session: Session, principal: Principal, action_id: int) -> tuple[PublicAction, Consultation]:
+    item = service.get_action(session, action_id, principal=principal)
+    consultation = consultations.get(session, item.consultation_id, principal=principal)
+    _managed(session, principal, consultation)
+    return item, consultation
+
+
+@router.get("/gestion/actions/{action_id}/modifier", response_class=HTMLResponse, name="actions:edit")
+def edit_page(request: Request, action_id: int, session: SessionDep, principal: CurrentPrincipal) -> HTMLResponse:
+    item, consultation = _managed_action(session, principal, action_id)
+    return _action_form_page(request, session, consultation, ActionForm.of(item), {}, item=item)
+
+
+@router.post("/gestion/actions/{action_id}/modifier", response_class=HTMLResponse)
+def edit(request: Request, action_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+         title: Short = "", description: Text = "", owner: Short = "", budget: Short = "", planned_start: Short = "",
+         planned_end: Short = "") -> Response:
+    item, consultation = _managed_action(session, principal, action_id)
+    form = ActionForm(title, description, owner, budget, planned_start, planned_end)
+    draft, errors = form.parse()
+    try:
+        if draft is None:
+            raise service.InvalidAction()
+        service.edit_action(session, principal, item, ActionPatch(**draft.model_dump()), now=now)
+    except service.InvalidAction as error:
+        session.rollback()
+        return _action_form_page(request, session, consultation, form,
+                                 errors or {error.field or "title": [_(error.message)]}, item=item, status_code=422)
+    session.commit()
+    _flash(request, _("L’action est modifiée."))
+    return _redirect(f"/actions/{item.id}")
+
+
+@dataclass
+class UpdateForm:
+    occurred_on: str = ""
+    body: str = ""
+    status: str = ""
+    progress: str = ""
+
+    def parse(self, today: date) -> tuple[UpdateDraft | None, Errors]:
+        errors: Errors = {}
+        occurred_on = _day(self.occurred_on, "occurred_on", errors)
+        data = {"occurred_on": occurred_on, "body": self.body, "status": self.status,
+                "progress": _number(self.progress, "progress", errors)}
+        if occurred_on is None or occurred_on > today:
+            errors.setdefault("occurred_on", _error("occurred_on"))
+        if data["progress"] is None:
+            errors.setdefault("progress", _error("progress"))
+        parsed = _validate(UpdateDraft, data, errors)
+        return (None, _ordered(errors)) if errors else (parsed, {})
+
+
+def _update_page(request: Request, session: Session, item: PublicAction, consultation: Consultation, form: UpdateForm,
+                 errors: Errors, *, status_code: int = 200) -> HTMLResponse:
+    return render(request, "actions/update.html", status_code=status_code, action=item, consultation=consultation,
+                  axis=_axis(session, consultation), form=form, errors=errors, status_names=STATUS_NAMES,
+                  body_max=UPDATE_MAX)
+
+
+@router.get("/gestion/actions/{action_id}/avancement", response_class=HTMLResponse, name="actions:update")
+def update_page(request: Request, action_id: int, session: SessionDep, now: NowDep,
+                principal: CurrentPrincipal) -> HTMLResponse:
+    item, consultation = _managed_action(session, principal, action_id)
+    form = UpdateForm(service.today(now).isoformat(), "", item.status, str(item.progress))
+    return _update_page(request, session, item, consultation, form, {})
+
+
+@router.post("/gestion/actions/{action_id}/avancement", response_class=HTMLResponse)
+def add_update(request: Request, action_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+               occurred_on: Short = "", body: Text = "", status: Short = "", progress: Short = "") -> Response:
+    item, consultation = _managed_action(session, principal, action_id)
+    form = UpdateForm(occurred_on, body, status, progress)
+    draft, errors = form.parse(service.today(now))
+    try:
+        if draft is None:
+            raise service.InvalidAction()
+        service.add_update(session, principal, item, draft, now=now)
+    except service.InvalidAction as error:
+        session.rollback()
+        return _update_page(request, session, item, consultation, form,
+                            errors or {error.field or "body": [_(error.message)]}, status_code=422)
+    session.commit()
+    _flash(request, _("Le point d’étape est publié. Les personnes qui suivent l’action sont prévenues."))
+    return _redirect(f"/actions/{item.id}#etapes")
