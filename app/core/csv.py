@@ -25,8 +25,21 @@ CHUNK_CHARS = 64 * 1024  # what a stream sends at a time: many rows per write, b
 Cell = str | int | float | Decimal | bool | date | datetime | None
 
 
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)  # each one character
+
+
+def safe_text(text: str) -> str:
+    """Text that no spreadsheet will run: an apostrophe before anything that would be a formula."""
+    if text and (text[0] in _FORMULA_FIRST
+                 or (text[0] in SKIPPED_BEFORE and text.lstrip(SKIPPED_BEFORE)[:1] in _FORMULA_FIRST)):
+        return "'" + text
+    return text
+
+
 def safe_cell(value: Cell) -> str | int | float | Decimal:
     """One cell as written: text neutralised, numbers as they are, moments in ISO 8601 (UTC, 'Z')."""
+    if isinstance(value, str):
+        return safe_text(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -38,10 +51,7 @@ def safe_cell(value: Cell) -> str | int | float | Decimal:
         return moment.isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    if text.startswith(FORMULA_STARTS) or text.lstrip(SKIPPED_BEFORE).startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return safe_text(str(value))
 
 
 def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Cell]], *,

@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.accounts import service as accounts
@@ -80,6 +82,23 @@ def test_a_moderator_cannot_reach_another_axis_through_the_filters(session: Sess
     assert seen(session, log.moderator_1, target_type="consultation", target_id=consultation_2) == set()
     assert seen(session, log.moderator_2, target_type="consultation", target_id=consultation_2) == log.ids(
         "consultation 2")
+
+
+def test_the_log_cannot_be_changed_nor_emptied(session: Session, log: Log) -> None:
+    """The database refuses (triggers of the migration), whatever the way in: the ORM or plain SQL.
+    (tests/accounts/test_service.py checks UPDATE and DELETE statements of the ORM too.)"""
+    entry = log.entries["proposal 1"]
+    with session.begin_nested() as savepoint:
+        entry.actor_label = "Quelqu’un d’autre"
+        with pytest.raises(DBAPIError, match="append-only"):
+            session.flush()
+        savepoint.rollback()
+    session.expire_all()
+    for sql in ("UPDATE audit_entry SET after = NULL", "DELETE FROM audit_entry", "UPDATE audit_entry SET id = id"):
+        with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+            session.execute(text(sql))
+    assert log.ids(*log.entries) <= seen(session, log.admin)
+    assert session.get(type(entry), entry.id).actor_label == "Modeste Un"  # type: ignore[union-attr]
 
 
 # --- filters
@@ -292,6 +311,16 @@ def test_the_export_neutralises_formulas(client: TestClient, app: FastAPI, sessi
     assert sorted(row["target_id"] for row in rows) == sorted("'" + label for label in HOSTILE)
     for row in rows:
         assert row["after"].startswith("{")  # JSON, which no spreadsheet runs
+
+
+def test_the_export_writes_letters_as_letters(client: TestClient, app: FastAPI, session: Session, log: Log) -> None:
+    audit.record(session, actor_id=None, actor_label="Élodie", action="x.y", target_type="user", target_id=1,
+                 now=NOW, before={"reason": "Propos déplacés à l’égard d’un voisin"}, after=None)
+    sign_in(client, app, log.admin)
+    [row] = read_csv(client.get("/gestion/journal.csv?action=x.y").content.decode("utf-8"))
+    assert row["actor"] == "Élodie"
+    assert row["before"] == '{"reason": "Propos déplacés à l’égard d’un voisin"}'
+    assert row["after"] == ""
 
 
 def test_the_export_is_streamed_in_chunks(client: TestClient, app: FastAPI, session: Session, log: Log) -> None:
