@@ -146,10 +146,19 @@ def _local(moment: datetime | None) -> str:
 
 
 def _parse_local(text: str) -> datetime | None:
+    """What a datetime-local field sends, or what a browser without one lets people type (10/03/2027 09:00)."""
+    text = " ".join(text.replace("h", ":").split())
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        return None
+        for pattern in ("%d/%m/%Y %H:%M", "%d/%m/%Y"):
+            try:
+                moment = datetime.strptime(text, pattern)  # Paris time, set below
+                break
+            except ValueError:
+                continue
+        else:
+            return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=service.PARIS)
     return moment

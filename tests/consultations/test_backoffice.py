@@ -601,3 +601,13 @@ def test_a_moderator_of_another_axis_is_refused_on_every_page(client: TestClient
     assert (draft.status, published.status, published.voting_starts_at) == (
         "draft", "published", make_consultation(session, phase="proposals").voting_starts_at)
     assert actions_on(session, draft) == actions_on(session, published) == []
+
+
+def test_dates_typed_the_french_way_are_understood(client: TestClient, app: FastAPI, session: Session) -> None:
+    """A browser without a date picker shows a text box: 10/03/2027 9h00 is what people type."""
+    signed_in(client, app, person(session, Role.moderator, axis_number=1))
+    sent = FORM | {"information_starts_at": "10/03/2027 9h00", "proposals_starts_at": "17/03/2027"}
+    assert post(client, "/gestion/consultations/nouvelle", sent).status_code == 303
+    consultation = session.exec(select(Consultation).where(Consultation.title == FORM["title"])).one()
+    assert consultation.information_starts_at == datetime(2027, 3, 10, 8, 0, tzinfo=UTC)
+    assert consultation.proposals_starts_at == datetime(2027, 3, 16, 23, 0, tzinfo=UTC)  # midnight in Paris
