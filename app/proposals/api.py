@@ -35,7 +35,7 @@ def proposal_out(session: Session, proposal: Proposal) -> ProposalOut:
         state=proposal.state, supports=proposal.supports_count, comments=proposal.comments_count,
         created_at=proposal.created_at, body=proposal.body, body_html=proposal.body_html,
         estimated_cost=proposal.estimated_cost, official_answer=proposal.official_answer,
-        updated_at=proposal.updated_at,
+        answered_at=proposal.answered_at, merged_into_id=proposal.merged_into_id, updated_at=proposal.updated_at,
     )
 
 

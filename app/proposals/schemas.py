@@ -77,6 +77,8 @@ class ProposalOut(ProposalSummary):
     body_html: str
     estimated_cost: int | None
     official_answer: str | None
+    answered_at: datetime | None = None
+    merged_into_id: int | None = None  # state `merged`: the proposal that took its supports
     updated_at: datetime
 
 

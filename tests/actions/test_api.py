@@ -42,7 +42,8 @@ def test_answer_accept_and_follow_the_action(client: TestClient, session: Sessio
     assert action_id
 
     public = client.get(f"/api/v1/proposals/{proposal.id}").json()
-    assert (public["state"], public["official_answer"]) == ("accepted", ANSWER + "\n\n- *Avril* : commande")
+    assert (public["state"], public["official_answer"], public["answered_at"]) == (
+        "accepted", ANSWER + "\n\n- *Avril* : commande", "2027-03-01T12:00:00Z")
 
     action = client.get(f"/api/v1/actions/{action_id}").json()
     assert {k: action[k] for k in ("title", "owner", "budget", "status", "progress", "proposal_ids", "updates")} == {

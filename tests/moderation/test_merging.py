@@ -204,7 +204,7 @@ def test_a_merged_proposal_says_where_it_went(client: TestClient, session: Sessi
     assert "Proposition fusionnée" in page.text
     assert f'href="/propositions/{target.id}"' in page.text
     data = client.get(f"/api/v1/proposals/{first.id}").json()
-    assert data["state"] == "merged"
+    assert (data["state"], data["merged_into_id"]) == ("merged", target.id)
     listing = client.get(f"/api/v1/consultations/{consultation.id}/proposals").json()
     assert {item["id"] for item in listing["items"]} == {target.id, _second.id}
 
