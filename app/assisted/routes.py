@@ -252,19 +252,23 @@ def supports_page(request: Request, user_id: int, slug: str, session: SessionDep
 @router.post("/guichet/habitants/{user_id}/soutenir/{slug}", name="assisted:support")
 def support(request: Request, user_id: int, slug: str, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
             limiter: RateLimiterDep, proposal: Annotated[int, Form()], q: Annotated[str, Form(max_length=200)] = "",
-            page: Annotated[int, Form(ge=1, le=10000)] = 1) -> Response:
+            page: Annotated[int, Form(ge=1, le=10000)] = 1,
+            action: Annotated[str, Form(max_length=10)] = "add") -> Response:
     _row, _resident, consultation = _resident_consultation(session, principal, user_id, slug)
     back = f"{_resident_url(user_id)}/soutenir/{consultation.slug}?" + urlencode({"q": q, "page": page})
     try:
         limit_writes(limiter, principal, "vote")
-        state = service.record_support(session, principal, user_id, proposal, now=now)
+        if action == "remove":
+            state = service.withdraw_support(session, principal, user_id, proposal, now=now)
+        else:
+            state = service.record_support(session, principal, user_id, proposal, now=now)
     except (supports.NotEligible, supports.VotingClosed, supports.SupportLimitReached, supports.NotSupportable,
             supports.WrongMethod) as refusal:
         session.rollback()
         _flash(request, _(refusal.message), "error")
         return _redirect(back)
     session.commit()
-    message = _("Le soutien est enregistré.")
+    message = _("Le soutien est enregistré.") if state.supported else _("Le soutien est retiré.")
     if state.remaining is not None:
         message += " " + ngettext("Il lui reste %(num)d soutien.", "Il lui reste %(num)d soutiens.",
                                   state.remaining) % {"num": state.remaining}

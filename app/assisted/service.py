@@ -296,6 +296,20 @@ def record_support(session: Session, principal: Principal, user_id: int, proposa
     return supports.add_support(session, resident, proposal, now=now, channel=CHANNEL, mediator=principal)
 
 
+def withdraw_support(session: Session, principal: Principal, user_id: int, proposal_id: int, *,
+                     now: datetime) -> supports.SupportState:
+    """Take back a support recorded for the resident (a mistake, or they changed their mind)."""
+    resident = resident_principal(session, principal, user_id)
+    proposal = proposals.get(session, proposal_id, principal=resident)
+    had = proposal_id in supports.supported_ids(session, resident.id, [proposal_id])
+    state = supports.withdraw_support(session, resident, proposal, now=now)
+    if had and not state.supported:
+        audit.record(session, actor_id=principal.id, actor_label=_label(principal), action="support.removed",
+                     target_type="proposal", target_id=proposal.id, now=now, channel=CHANNEL,
+                     before={"voter_id": resident.id})
+    return state
+
+
 def record_ballot(session: Session, principal: Principal, user_id: int, consultation: Consultation, *,
                   grades: dict[int, str] | None = None, proposal_ids: list[int] | None = None,
                   now: datetime) -> ballots.BallotView:

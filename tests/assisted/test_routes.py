@@ -24,13 +24,14 @@ from app.territory.models import Axis
 from app.voting.models import Ballot, SupportVote
 from tests.conftest import SmtpServer
 from tests.factories import NOW, make_consultation, make_proposal, make_user
-from tests.participation import csrf, post, sign_in
-from tests.support import PASSWORD, assert_page, cheap_password_hashing, page_text, sign_in_with_password, use_session
+from tests.participation import post, sign_in
+from tests.support import PASSWORD, assert_page, cheap_password_hashing, page_text, use_session
 
 LIEVIN = "62510"
 HENIN_BEAUMONT = "62427"
 CODE = re.compile(r'class="cr-claim-code">([A-Z0-9-]+)<')
 LINK = re.compile(r"http://testserver/\S+")
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -234,6 +235,12 @@ def test_record_a_support(client: TestClient, session: Session, mediator: User) 
     assert over.status_code == 303
     assert "Vous avez utilisé tous vos soutiens" in page_text(client.get(over.headers["location"]))
     assert session.exec(select(SupportVote).where(SupportVote.voter_id == resident.id)).all() == [vote]
+    taken_back = post(client, url, {"proposal": str(first.id), "action": "remove"})
+    assert taken_back.status_code == 303
+    assert "Le soutien est retiré. Il lui reste 1 soutien." in page_text(client.get(taken_back.headers["location"]))
+    assert session.exec(select(SupportVote).where(SupportVote.voter_id == resident.id)).all() == []
+    [removed] = audit_of(session, "support.removed")
+    assert (removed.actor_id, removed.channel, removed.target_id) == (mediator.id, "assisted", str(first.id))
 
 
 def test_record_a_ballot(client: TestClient, session: Session, mediator: User) -> None:
@@ -286,8 +293,15 @@ def claim_code(client: TestClient, app: FastAPI, session: Session) -> tuple[User
     return resident, found.group(1)
 
 
+def form_token(client: TestClient, page: str) -> str:
+    """The CSRF token of the form on `page` (a visitor's page has it in the form only)."""
+    found = FORM_TOKEN.search(client.get(page).text)
+    assert found, f"no form token on {page}"
+    return found.group(1)
+
+
 def claim(client: TestClient, **data: str) -> Any:
-    return client.post("/compte/reclamer", data={**data, "csrf_token": csrf(client, "/compte/reclamer")},
+    return client.post("/compte/reclamer", data={**data, "csrf_token": form_token(client, "/compte/reclamer")},
                        follow_redirects=False)
 
 
@@ -308,12 +322,14 @@ def test_claim_the_account(client: TestClient, app: FastAPI, session: Session, s
     assert link
     assert link.group().startswith("http://testserver/inscription/confirmer?jeton=")
     token = parse_qs(urlsplit(link.group()).query)["jeton"][0]
-    confirmed = client.post("/inscription/confirmer", data={"jeton": token, "csrf_token": csrf(client)},
+    confirmed = client.post("/inscription/confirmer", data={"jeton": token, "csrf_token": form_token(client, "/")},
                             follow_redirects=False)
     assert confirmed.status_code == 303
-    client.post("/deconnexion", data={"csrf_token": csrf(client)})
+    client.post("/deconnexion", data={"csrf_token": form_token(client, "/")})
     client.cookies.clear()
-    sign_in_with_password(client, "jeanne@exemple.fr", PASSWORD)
+    signed_in = client.post("/connexion", data={"email": "jeanne@exemple.fr", "password": PASSWORD,
+                                                "csrf_token": form_token(client, "/connexion")}, follow_redirects=False)
+    assert signed_in.status_code == 303
     assert "Jeanne D." in assert_page(client.get("/compte"))
     # The code served once.
     client.cookies.clear()

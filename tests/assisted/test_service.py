@@ -271,6 +271,12 @@ def test_each_act_is_traced_with_the_mediator_and_the_channel(session: Session, 
     assert again.supports == 1  # a repeat changes nothing, and is not audited twice
     assert len(entries(session, "support.added")) == 1
 
+    taken_back = service.withdraw_support(session, mediator, resident.id or 0, supported.id or 0, now=NOW)
+    assert (taken_back.supported, taken_back.supports, taken_back.remaining) == (False, 0, 2)
+    assert_audited(session, "support.removed", mediator, "proposal", supported.id)
+    service.withdraw_support(session, mediator, resident.id or 0, supported.id or 0, now=NOW)
+    assert len(entries(session, "support.removed")) == 1  # nothing more to take back, nothing audited
+
     judging = make_consultation(session, phase="voting", voting_method="majority_judgment")
     graded = [make_proposal(session, judging, author) for _ in range(2)]
     view = service.record_ballot(session, mediator, resident.id or 0, judging,

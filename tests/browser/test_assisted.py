@@ -114,7 +114,7 @@ def test_a_mediator_records_an_assisted_support(page: Page, make_mediator: Calla
     expect(flash(page)).to_contain_text("Le soutien est enregistré. Il lui reste 1 soutien.")
     item = page.locator("li.cr-result", has_text=SUPPORTED)
     expect(item).to_contain_text("Elle soutient cette proposition")
-    expect(item.get_by_role("button")).to_have_count(0)
+    expect(item.get_by_role("button", name=f"Retirer son soutien : {SUPPORTED}")).to_be_visible()
     check_accessibility(page)
 
     # The public count includes it, like any support.
