@@ -15,7 +15,9 @@ The algorithm (cell suppression with an audit by interval propagation):
 3. **Audit.** From the shown values and those bounds, the bounds of every suppressed cell are
    narrowed through every group (value = total − the sum of the other members, with interval
    arithmetic) until nothing changes. A suppressed cell whose interval shrinks to one value is
-   *exposed*: the subtraction attack would recover it.
+   *exposed*: the subtraction attack would recover it. (A cell pinned to zero is not exposed:
+   learning that nobody in a group took part discloses no one, and protecting zeros would
+   suppress most of a table wherever participation gathers in one commune.)
 4. **Complementary suppression.** While a cell is exposed, the smallest cell still shown in one
    of its groups is suppressed too (shown as `s`): the classic rule "if exactly one cell of a row
    is suppressed, also suppress the next smallest", generalised so that two cells that would
@@ -138,7 +140,10 @@ def reader_bounds(values: Mapping[Hashable, int], marks: Mapping[Hashable, Mark]
 
 
 def _exposed(bounds: Mapping[Hashable, tuple[int, int]], marks: Mapping[Hashable, Mark]) -> list[Hashable]:
-    return [key for key, mark in marks.items() if mark is not Mark.shown and bounds[key][0] == bounds[key][1]]
+    """Suppressed cells pinned to one value other than zero (that nobody in a group took part
+    discloses no one)."""
+    return [key for key, mark in marks.items()
+            if mark is not Mark.shown and bounds[key][0] == bounds[key][1] and bounds[key][1] > 0]
 
 
 def suppress(values: Mapping[Hashable, int], groups: Iterable[Group], *, threshold: int,

@@ -82,7 +82,8 @@ def test_no_suppressed_cell_can_be_derived_from_totals_and_siblings(cells: list[
     for key, possible in feasible.items():
         true_value = total if key == TOTAL else values[key]
         assert true_value in possible
-        assert len(possible) >= 2, f"{key} = {true_value} can be derived: {protection.marks}"
+        # A zero may be recognised (nobody is disclosed by it); any other value may not.
+        assert len(possible) >= 2 or possible == {0}, f"{key} = {true_value} can be derived: {protection.marks}"
 
 
 def test_one_suppressed_cell_takes_the_next_smallest_with_it() -> None:
@@ -174,4 +175,4 @@ def test_communes_within_epcis_cannot_be_derived_either(groups: list[list[int]],
         search(0, {k: v for k, v in cells.items() if protection.marks[k] is Mark.shown})
         for key, found in possible.items():
             assert cells[key] in found
-            assert len(found) >= 2, f"{key} = {cells[key]} can be derived: {protection.marks}"
+            assert len(found) >= 2 or found == {0}, f"{key} = {cells[key]} can be derived: {protection.marks}"
