@@ -469,6 +469,8 @@ def hide(session: Session, principal: Principal, target_type: str, target_id: in
         session.refresh(comment)
     else:
         proposal = found.proposal
+        # Its row locked and read afresh: a withdrawal or a support at the same moment waits (PostgreSQL).
+        session.refresh(proposal, with_for_update={"key_share": True})
         before = {"state": proposal.state, "reason": proposal.moderation_reason}
         proposal.state = ProposalState.hidden
         proposal.moderation_reason = cleaned
@@ -518,6 +520,7 @@ def restore(session: Session, principal: Principal, target_type: str, target_id:
         after_state = comment.state
     else:
         proposal = found.proposal
+        session.refresh(proposal, with_for_update={"key_share": True})
         before = {"state": proposal.state, "reason": proposal.moderation_reason}
         if proposal.state == ProposalState.hidden:
             proposal.state = _state_before_hiding(session, proposal)
