@@ -3,8 +3,9 @@
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -21,7 +22,7 @@ from app.core.clock import utcnow
 from app.core.db import make_engine
 from app.core.errors import DomainError
 from app.core.i18n import gettext
-from app.core.settings import PROJECT_ROOT, get_settings
+from app.core.settings import PROJECT_ROOT, Settings, get_settings
 from app.evaluation import exports
 from app.notifications import delivery
 from app.notifications import service as notifications
@@ -257,23 +258,33 @@ def export(
     typer.echo(f"Wrote {out} ({counts or 'no rows counted'}).")
 
 
+def send_notifications(session: Session, settings: Settings, *, now: datetime, **options: Any) -> str:
+    """The job of `carreau notifications send` (options: delivery.send_emails's, e.g. sender=)."""
+    starts = [
+        notifications.PhaseStart(consultation.id or 0, phase.value, consultation.phase_starts()[phase],
+                                 consultation.title, f"/consultations/{consultation.slug}")
+        for consultation, phase in running(session, now)
+    ]
+    announced, created = notifications.announce_phase_starts(session, starts, now=now)
+    session.commit()
+    report = delivery.send_emails(session, settings, now=now, **options)
+    return f"{announced} phase start(s) announced ({created} notification(s)); {report.summary()}"
+
+
 @notifications_cli.command("send")
 def notifications_send() -> None:
     """Announce the phases that started to the consultations' followers, then email what is due:
     immediate notifications, daily digests. Run it from cron every few minutes; it never sends
     anything twice, and after a mail server failure the next run sends what is left."""
     settings = get_settings()
-    now = utcnow()
-    with _database() as session:
-        starts = [
-            notifications.PhaseStart(consultation.id or 0, phase.value, consultation.phase_starts()[phase],
-                                     consultation.title, f"/consultations/{consultation.slug}")
-            for consultation, phase in running(session, now)
-        ]
-        announced, created = notifications.announce_phase_starts(session, starts, now=now)
-        session.commit()
-        report = delivery.send_emails(session, settings, now=now)
-    typer.echo(f"{announced} phase start(s) announced ({created} notification(s)); {report.summary()}")
+    engine = make_engine(settings.database_url)
+    try:
+        # Short transactions that each take SQLite's write lock at BEGIN: two runs at once queue
+        # instead of failing; none is open while a mail goes out.
+        with Session(engine.execution_options(sqlite_immediate=True)) as session:
+            typer.echo(send_notifications(session, settings, now=utcnow()))
+    finally:
+        engine.dispose()
 
 
 @cli.command("serve")

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlmodel import Session, col, select
 
 from app.accounts.deps import CurrentPrincipal
+from app.accounts.models import Role
 from app.accounts.policy import Action, Principal, can
 from app.consultations import service as consultations
 from app.consultations.models import Consultation, ConsultationStatus, VotingMethod
@@ -118,9 +119,10 @@ def _exportable(session: Session, principal: Principal) -> list[tuple[Consultati
 @router.get("/gestion/exports", response_class=HTMLResponse, name="evaluation:exports", include_in_schema=False)
 def exports_page(request: Request, session: SessionDep, principal: CurrentPrincipal) -> HTMLResponse:
     found = _exportable(session, principal)
-    if not found:
+    staff = principal.is_admin or principal.has_role(Role.evaluator) or principal.has_role(Role.moderator)
+    if not found and not staff:
         raise exports.ExportForbidden()
-    return render(request, "evaluation/exports.html", consultations=found)
+    return render(request, "evaluation/exports.html", active="backoffice", consultations=found)
 
 
 DATASETS = (
@@ -155,7 +157,7 @@ def export_page(request: Request, consultation_id: int, session: SessionDep, now
     pabulib = None
     if consultation.voting_method == VotingMethod.budget and not hidden:
         pabulib = signed_link(settings.secret_key, principal, consultation_id, Format.pb, What.ballots, now)
-    return render(request, "evaluation/exports_consultation.html", consultation=consultation,
+    return render(request, "evaluation/exports_consultation.html", active="backoffice", consultation=consultation,
                   axis=session.get(Axis, consultation.axis_id), datasets=datasets, bundle=bundle, pabulib=pabulib,
                   hidden=hidden, reason=voting_results.ResultsHidden.message, include_hidden=plan.include_hidden,
                   threshold=settings.privacy_threshold, expires=now + LINK_LIFETIME)

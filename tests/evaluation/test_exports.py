@@ -324,3 +324,21 @@ def test_open_data_bundle_validates_with_frictionless(session: Session, tmp_path
     readme = (tmp_path / "LISEZMOI.md").read_text()
     assert "Licence Ouverte" in readme
     assert "pseudonyme" in readme
+
+
+def test_ods_opens_with_an_opendocument_reader(session: Session) -> None:
+    from odf.opendocument import load
+    from odf.table import Table, TableCell, TableRow
+
+    consultation = support_consultation(session)["consultation"]
+    document = load(io.BytesIO(export(session, principal(session, Role.evaluator), consultation, Format.ods)))
+    assert document.mimetype == "application/vnd.oasis.opendocument.spreadsheet"
+    tables = {table.getAttribute("name"): table for table in document.spreadsheet.getElementsByType(Table)}
+    assert set(tables) == {"propositions", "bulletins", "resultats", "commentaires", "totaux"}
+    rows = tables["bulletins"].getElementsByType(TableRow)
+    assert len(rows) == 1 + 60
+    header = [str(cell) for cell in rows[0].getElementsByType(TableCell)]
+    assert header[:3] == ["pseudonyme", "proposition_id", "valeur"]
+    first = rows[1].getElementsByType(TableCell)
+    assert first[1].getAttribute("valuetype") == "float"
+    assert first[8].getAttribute("valuetype") == "date"

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.accounts.models import Role, User
 from app.consultations.models import Consultation
@@ -34,19 +34,22 @@ def _generate(session: Session) -> int:
     author = make_user(session)
     proposals = [make_proposal(session, consultation, author, supports_count=VOTERS).id for _ in range(PROPOSALS)]
     places = [c.insee_code for c in communes(session, n_epcis=4, per_epci=10)]
-    first = (session.exec(select(User.id).order_by(User.id.desc())).first() or 0) + 1  # type: ignore[union-attr]
     for start in range(0, VOTERS, BATCH):
         session.execute(insert(User), [
-            {"id": first + i, "display_name": f"Votant {i}", "is_email_confirmed": False,
+            {"display_name": f"Votant-mémoire {i}", "is_email_confirmed": False,
              "commune_insee": places[i % len(places)], "birth_year": 1940 + i % 70, "verification_level": "declared",
              "is_identity_verified": False, "created_at": NOW}
             for i in range(start, min(start + BATCH, VOTERS))
         ])
+    # Ids from the database's own sequence (PostgreSQL does not move it for explicit ids).
+    ids = list(session.exec(select(User.id).where(col(User.display_name).startswith("Votant-mémoire "))
+                            .order_by(col(User.id))))
+    assert len(ids) == VOTERS
     when = NOW - timedelta(days=12)
     for proposal_id in proposals:
         for start in range(0, VOTERS, BATCH):
             session.execute(insert(SupportVote), [
-                {"proposal_id": proposal_id, "consultation_id": consultation.id, "voter_id": first + i,
+                {"proposal_id": proposal_id, "consultation_id": consultation.id, "voter_id": ids[i],
                  "channel": "online", "cast_at": when}
                 for i in range(start, min(start + BATCH, VOTERS))
             ])
