@@ -63,10 +63,27 @@ def _absolute(settings: Settings, url: str) -> str:
     return url if url.startswith(("http://", "https://")) else settings.base_url.rstrip("/") + url
 
 
-def compose(settings: Settings, user: User, notifications: Sequence[Notification], *,
+@dataclass(frozen=True)
+class Recipient:
+    id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """What an email says of one notification (read once: no database access while sending)."""
+
+    id: int
+    title: str
+    url: str
+    body: str
+    created_at: datetime
+
+
+def compose(settings: Settings, user: Recipient, notifications: Sequence[Item], *,
             digest: bool) -> tuple[str, str, dict[str, str]]:
     """Subject, plain-text body and headers of one email (one notification, several, or the digest)."""
-    assert user.id is not None
     links = _links(settings, user.id)
     count = len(notifications)
     if digest:
@@ -78,9 +95,11 @@ def compose(settings: Settings, user: User, notifications: Sequence[Notification
     else:
         subject = _("%(count)s nouvelles notifications", count=count)
         intro = _("Du nouveau sur ce que vous suivez :")
-    lines = [_("Bonjour %(name)s,", name=user.display_name or ""), "", intro, ""]
+    lines = [_("Bonjour %(name)s,", name=user.name), "", intro, ""]
     for notification in notifications:
         lines.append(f"- {notification.title}")
+        if notification.body:
+            lines.append(f"  {notification.body}")
         if digest:
             lines.append(f"  {format_moment(notification.created_at)}")
         lines.append(f"  {_absolute(settings, notification.url)}")
@@ -124,22 +143,21 @@ def skip_unwanted(session: Session, *, now: datetime) -> int:
     return result.rowcount or 0
 
 
-def _claim(session: Session, user_id: int, *, now: datetime) -> list[Notification]:
-    """Take this person's unsent notifications for one email (no other job will send them). Commits."""
-    ids = [row[0] for row in session.execute(
+def _claim(session: Session, user_id: int, *, now: datetime) -> list[Item]:
+    """Take this person's unsent notifications for one email (no other job will send them). Commits,
+    so that no transaction stays open (nor SQLite's write lock held) while the mail goes out."""
+    rows = session.execute(
         update(Notification).where(col(Notification.user_id) == user_id, col(Notification.emailed_at).is_(None))
-        .values(emailed_at=now).returning(col(Notification.id)).execution_options(synchronize_session=False)
-    )]
+        .values(emailed_at=now)
+        .returning(col(Notification.id), col(Notification.title), col(Notification.url), col(Notification.body),
+                   col(Notification.created_at))
+        .execution_options(synchronize_session=False)
+    ).all()
     session.commit()
-    if not ids:
-        return []
-    return list(session.execute(
-        select(Notification).where(col(Notification.id).in_(ids))
-        .order_by(col(Notification.created_at), col(Notification.id))
-    ).scalars())
+    return sorted((Item(*row) for row in rows), key=lambda item: (item.created_at, item.id))
 
 
-def _release(session: Session, notifications: Sequence[Notification]) -> None:
+def _release(session: Session, notifications: Sequence[Item]) -> None:
     """The mail could not go: give the notifications back to the next run. Commits."""
     session.execute(
         update(Notification).where(col(Notification.id).in_([n.id for n in notifications]))
@@ -148,19 +166,19 @@ def _release(session: Session, notifications: Sequence[Notification]) -> None:
     session.commit()
 
 
-def _send(settings: Settings, sender: Sender, user: User, notifications: Sequence[Notification], *,
+def _send(settings: Settings, sender: Sender, user: Recipient, notifications: Sequence[Item], *,
           digest: bool) -> None:
-    assert user.email is not None
     subject, body, headers = compose(settings, user, notifications, digest=digest)
     sender(settings, to=user.email, subject=subject, body=body, headers=headers)
 
 
-def _recipients(session: Session, frequency: EmailFrequency, *, digest_before: datetime | None = None) -> list[User]:
+def _recipients(session: Session, frequency: EmailFrequency, *,
+                digest_before: datetime | None = None) -> list[Recipient]:
     """People with unsent notifications who want them at this frequency (no row means immediate)."""
     preference = NotificationPreference.__table__.c  # type: ignore[attr-defined]
     pending = exists().where(col(Notification.user_id) == col(User.id), col(Notification.emailed_at).is_(None))
-    query = select(User).where(pending, col(User.email).is_not(None), col(User.is_email_confirmed).is_(True),
-                               col(User.erased_at).is_(None))
+    query = select(User.id, User.email, User.display_name).where(
+        pending, col(User.email).is_not(None), col(User.is_email_confirmed).is_(True), col(User.erased_at).is_(None))
     if frequency == EmailFrequency.immediate:
         query = query.outerjoin(NotificationPreference, preference.user_id == col(User.id)).where(
             or_(preference.user_id.is_(None), preference.email_frequency == EmailFrequency.immediate))
@@ -169,17 +187,19 @@ def _recipients(session: Session, frequency: EmailFrequency, *, digest_before: d
         query = query.join(NotificationPreference, preference.user_id == col(User.id)).where(
             preference.email_frequency == frequency,
             or_(preference.last_digest_at.is_(None), preference.last_digest_at <= digest_before))
-    return list(session.execute(query.order_by(col(User.id))).scalars())
+    found = [Recipient(row[0], row[1], row[2] or "") for row in session.execute(query.order_by(col(User.id)))]
+    session.commit()  # nothing held while mail goes out
+    return found
 
 
 class _MailServerDown(Exception):
     pass
 
 
-def _deliver(session: Session, settings: Settings, sender: Sender, user: User, *, now: datetime, digest: bool,
+def _deliver(session: Session, settings: Settings, sender: Sender, user: Recipient, *, now: datetime, digest: bool,
              report: DeliveryReport) -> bool:
     """Claim, send, and on failure give back. False when there was nothing to send."""
-    notifications = _claim(session, user.id or 0, now=now)
+    notifications = _claim(session, user.id, now=now)
     if not notifications:
         return False
     try:
@@ -204,7 +224,7 @@ def _restore_digest(session: Session, user_id: int, previous: datetime | None, *
     session.commit()
 
 
-def _send_digest(session: Session, settings: Settings, sender: Sender, user: User, *, now: datetime,
+def _send_digest(session: Session, settings: Settings, sender: Sender, user: Recipient, *, now: datetime,
                  report: DeliveryReport) -> bool:
     """Claim the day's digest first (of two jobs running at once, one only sends it), then send it."""
     cutoff = now - DIGEST_INTERVAL
@@ -222,10 +242,10 @@ def _send_digest(session: Session, settings: Settings, sender: Sender, user: Use
     try:
         sent = _deliver(session, settings, sender, user, now=now, digest=True, report=report)
     except (smtplib.SMTPRecipientsRefused, _MailServerDown):
-        _restore_digest(session, user.id or 0, previous, now=now)
+        _restore_digest(session, user.id, previous, now=now)
         raise
     if not sent:
-        _restore_digest(session, user.id or 0, previous, now=now)
+        _restore_digest(session, user.id, previous, now=now)
     return sent
 
 

@@ -74,6 +74,10 @@ def notify(session: Session, user_ids: Iterable[int], *, kind: NotificationKind,
     Emails go out later (`carreau notifications send`), so a slow mail server never holds up a request.
     Returns how many were queued."""
     recipients = sorted({user_id for user_id in user_ids if user_id is not None and user_id != exclude})
+    if recipients:  # erased accounts hear of nothing any more
+        recipients = list(session.execute(
+            select(User.id).where(col(User.id).in_(recipients), col(User.erased_at).is_(None)).order_by(User.id)
+        ).scalars())
     if not recipients:
         return 0
     session.execute(insert(Notification), [
