@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Role
 from app.accounts.policy import Action, Principal, Scope, can
-from app.actions.models import ActionEvaluation, ActionUpdate, PublicAction
+from app.actions.models import ActionEvaluation, PublicAction
 from app.audit.models import AuditEntry
 from app.consultations.models import Consultation
 from app.core.csv import csv_rows
@@ -29,6 +29,7 @@ from app.core.errors import DomainError, Forbidden, SignInRequired
 from app.core.i18n import N_
 from app.core.i18n import gettext as _
 from app.core.templating import PARIS
+from app.moderation import service as moderation
 from app.proposals.models import Comment, Proposal
 from app.territory.models import Axis, Commune
 
@@ -79,6 +80,7 @@ class Tool:
     title: str
     description: str
     href: str
+    meta: str | None = None  # e.g. what awaits the person there
 
 
 def can_read_audit_log(session: Session, principal: Principal) -> bool:
@@ -92,6 +94,13 @@ def can_read_audit_log(session: Session, principal: Principal) -> bool:
     return True
 
 
+def _moderation_meta(session: Session, principal: Principal) -> str:
+    """What awaits in the moderation queue, within the person's scope (two counts)."""
+    waiting = moderation.queue(session, principal, kind="pending", limit=1)
+    return _("%(reported)s signalé(s), %(pending)s en attente d’approbation", reported=waiting.reported,
+             pending=waiting.pending)
+
+
 def tools_for(session: Session, principal: Principal) -> list[Tool]:
     """The back-office pages this person may use, in the order of their work."""
     moderates = principal.is_admin or principal.has_role(Role.moderator)
@@ -103,18 +112,22 @@ def tools_for(session: Session, principal: Principal) -> list[Tool]:
                  "/gestion/consultations"),
             Tool("moderation", _("Modération"),
                  _("Contenus signalés et propositions en attente d’approbation ; masquer, rétablir, approuver."),
-                 "/gestion/moderation"),
+                 "/gestion/moderation", meta=_moderation_meta(session, principal)),
             Tool("actions", _("Actions"),
-                 _("Les actions issues des propositions retenues et leurs points d’avancement."),
-                 "/gestion/actions"),
+                 _("Les actions issues des propositions retenues : modifier, ajouter un point d’avancement."),
+                 "/actions"),
         ]
     if principal.is_admin or principal.has_role(Role.mediator):
         tools.append(Tool("counter", _("Guichet"),
                           _("Inscrire un habitant présent, vérifier sa résidence, enregistrer sa participation."),
                           "/guichet"))
     if principal.is_admin or principal.has_role(Role.evaluator) or principal.has_role(Role.moderator):
-        tools.append(Tool("evaluation", _("Évaluation"),
-                          _("Tableaux de bord de la participation, représentativité et exports."), "/evaluation"))
+        tools += [
+            Tool("evaluation", _("Évaluation"),
+                 _("Tableaux de bord de la participation et représentativité des participants."), "/evaluation"),
+            Tool("exports", _("Exports"),
+                 _("Les données d’une consultation en CSV, XLSX, ODS ou JSON."), "/gestion/exports"),
+        ]
     if can_read_audit_log(session, principal):
         tools.append(Tool("journal", _("Journal des actes"),
                           _("Qui a fait quoi, quand, sur quoi : chaque acte des modérateurs, médiateurs et "
@@ -165,7 +178,6 @@ TARGET_TYPES = {
     "proposal": N_("Proposition"),
     "comment": N_("Commentaire"),
     "action": N_("Action"),
-    "action_update": N_("Point d’avancement"),
     "evaluation": N_("Évaluation d’une action"),
     "user": N_("Personne"),
 }
@@ -175,37 +187,33 @@ ACTION_NAMES = {
     "account.claimed": N_("Compte repris par son habitant"),
     "account.erased": N_("Compte effacé"),
     "action.created": N_("Action créée"),
-    "action.updated": N_("Action modifiée"),
+    "action.edited": N_("Action modifiée"),
     "action.evaluated": N_("Action évaluée (au guichet)"),
-    "action_update.added": N_("Point d’avancement ajouté"),
+    "action.progress": N_("Point d’avancement ajouté"),
     "ballot.cast": N_("Bulletin enregistré (au guichet)"),
     "claim_code.issued": N_("Code de reprise de compte remis"),
-    "comment.approved": N_("Commentaire approuvé"),
-    "comment.hidden": N_("Commentaire masqué"),
-    "comment.restored": N_("Commentaire rétabli"),
     "consultation.archived": N_("Consultation archivée"),
     "consultation.created": N_("Consultation créée"),
     "consultation.duplicated": N_("Consultation dupliquée"),
     "consultation.phase_closed": N_("Phase close en avance"),
     "consultation.published": N_("Consultation publiée"),
     "consultation.updated": N_("Consultation modifiée"),
+    "content.approved": N_("Contenu approuvé"),
     "content.hidden": N_("Contenu masqué"),
-    "evaluation.hidden": N_("Évaluation masquée"),
-    "participant.blocked": N_("Participation suspendue"),
-    "participant.unblocked": N_("Participation rétablie"),
+    "content.restored": N_("Contenu rétabli"),
+    "evaluation.hidden": N_("Évaluation d’une action masquée"),
+    "evaluation.restored": N_("Évaluation d’une action rétablie"),
     "proposal.answered": N_("Réponse officielle"),
-    "proposal.approved": N_("Proposition approuvée"),
-    "proposal.hidden": N_("Proposition masquée"),
     "proposal.merge_received": N_("Proposition fusionnée : reçoit"),
     "proposal.merged": N_("Proposition fusionnée dans une autre"),
-    "proposal.restored": N_("Proposition rétablie"),
     "proposal.submitted": N_("Proposition déposée (au guichet)"),
     "residence.verified": N_("Résidence vérifiée"),
     "resident.registered": N_("Habitant inscrit au guichet"),
     "role.granted": N_("Rôle attribué"),
     "role.revoked": N_("Rôle retiré"),
     "support.added": N_("Soutien enregistré (au guichet)"),
-    "support.removed": N_("Soutien retiré (au guichet)"),
+    "user.blocked": N_("Participation suspendue"),
+    "user.unblocked": N_("Participation rétablie"),
 }
 
 
@@ -338,8 +346,6 @@ def _target_ids_within(reach: AuditReach) -> dict[str, Select[Any]]:
         .join(Consultation, to_consultation == Proposal.consultation_id).where(within),
         "action": ids(PublicAction.id).join(Consultation, to_consultation == PublicAction.consultation_id)
         .where(within),
-        "action_update": ids(ActionUpdate.id).join(PublicAction, col(PublicAction.id) == ActionUpdate.action_id)
-        .join(Consultation, to_consultation == PublicAction.consultation_id).where(within),
         "evaluation": ids(ActionEvaluation.id)
         .join(PublicAction, col(PublicAction.id) == ActionEvaluation.action_id)
         .join(Consultation, to_consultation == PublicAction.consultation_id).where(within),
@@ -516,6 +522,7 @@ def target_href(entry: AuditEntry) -> str | None:
     if not entry.target_id.isdigit():
         return None
     return {
+        "consultation": f"/gestion/consultations/{entry.target_id}",
         "proposal": f"/propositions/{entry.target_id}",
         "action": f"/actions/{entry.target_id}",
     }.get(entry.target_type)

@@ -35,8 +35,8 @@ def staff(session: Session, role: Role | None, *, name: str | None = None, axis:
 
 @dataclass
 class Log:
-    """Entries about axis 1 (a consultation, a proposal, a comment, an action, its update and a
-    rating), axis 2 (a consultation, a proposal) and a person; `by_target` names them."""
+    """Entries about axis 1 (a consultation, a proposal, a comment, an action, its progress and a
+    rating), axis 2 (a consultation, a proposal) and people; `entries` names them."""
 
     consultation_1: Consultation
     consultation_2: Consultation
@@ -78,12 +78,12 @@ def make_log(session: Session) -> Log:
         # name, actor, action, target type, target, channel, before, after
         ("consultation 1", moderator_1, "consultation.updated", "consultation", consultation_1.id, "online",
          {"title": "Avant", "status": "draft"}, {"title": "Après", "status": "draft"}),
-        ("proposal 1", moderator_1, "proposal.hidden", "proposal", proposal_1.id, "online",
+        ("proposal 1", moderator_1, "content.hidden", "proposal", proposal_1.id, "online",
          {"state": "published"}, {"state": "hidden", "reason": "Hors sujet"}),
-        ("comment 1", admin, "comment.hidden", "comment", comment.id, "online", None, {"reason": "Insultes"}),
+        ("comment 1", admin, "content.hidden", "comment", comment.id, "online", None, {"reason": "Insultes"}),
         ("action 1", moderator_1, "action.created", "action", action.id, "online", None, {"title": "Des bancs"}),
-        ("update 1", moderator_1, "action_update.added", "action_update", update.id, "online", None,
-         {"progress": 10}),
+        ("update 1", moderator_1, "action.progress", "action", action.id, "online", None,
+         {"update_id": update.id, "progress": 10}),
         ("rating 1", mediator, "action.evaluated", "evaluation", rating.id, "assisted", None, {"rating": 4}),
         ("consultation 2", moderator_2, "consultation.published", "consultation", consultation_2.id, "online",
          {"status": "draft"}, {"status": "published"}),
@@ -91,7 +91,7 @@ def make_log(session: Session) -> Log:
          {"voter_id": author.id}),
         ("person", admin, "role.granted", "user", moderator_1.id, "online", None, {"role": "moderator"}),
         # moderator 1 acting on someone: no consultation, but their own act
-        ("own act", moderator_1, "participant.blocked", "user", author.id, "online", None, {"days": 7}),
+        ("own act", moderator_1, "user.blocked", "user", author.id, "online", None, {"days": 7}),
     ]
     entries = {}
     for minutes, (name, actor, act, target_type, target_id, channel, before, after) in enumerate(plan):

@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.accounts.models import Role
+from app.moderation.models import Report
 from tests.backoffice.people import staff
-from tests.factories import NOW, make_consultation
+from tests.factories import NOW, make_consultation, make_proposal, make_user
 from tests.participation import sign_in
 from tests.support import assert_page, page_text
 
@@ -29,12 +30,12 @@ def cards(client: TestClient) -> list[str]:
 
 
 @pytest.mark.parametrize(("role", "scope", "expected"), [
-    (Role.admin, {}, ["/gestion/consultations", "/gestion/moderation", "/gestion/actions", "/guichet", "/evaluation",
-                      "/gestion/journal"]),
-    (Role.moderator, {"axis": 1}, ["/gestion/consultations", "/gestion/moderation", "/gestion/actions", "/evaluation",
-                                   "/gestion/journal"]),
+    (Role.admin, {}, ["/gestion/consultations", "/gestion/moderation", "/actions", "/guichet", "/evaluation",
+                      "/gestion/exports", "/gestion/journal"]),
+    (Role.moderator, {"axis": 1}, ["/gestion/consultations", "/gestion/moderation", "/actions", "/evaluation",
+                                   "/gestion/exports", "/gestion/journal"]),
     (Role.mediator, {"commune": "62510"}, ["/guichet"]),
-    (Role.evaluator, {}, ["/evaluation"]),
+    (Role.evaluator, {}, ["/evaluation", "/gestion/exports"]),
 ])
 def test_each_role_sees_its_tools(client: TestClient, app: FastAPI, session: Session, role: Role,
                                   scope: dict[str, object], expected: list[str]) -> None:
@@ -49,6 +50,24 @@ def test_a_consultation_moderator_sees_their_role_in_words(client: TestClient, a
     text = page_text(client.get("/gestion"))
     assert f"Modération : consultation « {consultation.title} »" in text
     assert 'href="/gestion/journal"' in text
+
+
+def test_the_moderation_card_counts_what_awaits_within_the_scope(client: TestClient, app: FastAPI,
+                                                                session: Session) -> None:
+    author = make_user(session)
+    pending = make_consultation(session, axis_number=1, phase="proposals", is_premoderated=True)
+    for _n in range(2):
+        make_proposal(session, pending, author, state="pending")
+    elsewhere = make_consultation(session, axis_number=2, phase="proposals", is_premoderated=True)
+    make_proposal(session, elsewhere, author, state="pending")
+    reported = make_proposal(session, make_consultation(session, axis_number=1), author)
+    session.add(Report(target_type="proposal", target_key=f"proposal:{reported.id}", proposal_id=reported.id,
+                       reporter_id=make_user(session).id or 0, reason="spam", created_at=NOW))
+    session.flush()
+    sign_in(client, app, staff(session, Role.moderator, axis=1))
+    assert "1 signalé(s), 2 en attente d’approbation" in page_text(client.get("/gestion"))
+    sign_in(client, app, staff(session, Role.admin))
+    assert "1 signalé(s), 3 en attente d’approbation" in page_text(client.get("/gestion"))
 
 
 def test_roles_in_words(client: TestClient, app: FastAPI, session: Session) -> None:

@@ -107,9 +107,11 @@ def test_the_log_cannot_be_changed_nor_emptied(session: Session, log: Log) -> No
 @pytest.mark.parametrize(("filters", "expected"), [
     ({"actor": "Modeste Un"}, ("consultation 1", "proposal 1", "action 1", "update 1", "own act")),
     ({"actor": "modeste"}, ("consultation 1", "proposal 1", "action 1", "update 1", "own act", "consultation 2")),
-    ({"action": "proposal"}, ("proposal 1",)),
-    ({"action": "action"}, ("action 1", "rating 1")),
-    ({"action": "action_update.added"}, ("update 1",)),
+    ({"action": "content"}, ("proposal 1", "comment 1")),
+    ({"action": "content.hidden", "target_type": "comment"}, ("comment 1",)),
+    ({"action": "action"}, ("action 1", "update 1", "rating 1")),
+    ({"action": "action.progress"}, ("update 1",)),
+    ({"action": "act"}, ()),  # a family is a whole word
     ({"target_type": "user"}, ("person", "own act")),
     ({"channel": "assisted"}, ("rating 1", "proposal 2")),
     ({"channel": "assisted", "target_type": "proposal"}, ("proposal 2",)),
@@ -207,8 +209,8 @@ def test_the_journal_page(client: TestClient, app: FastAPI, session: Session, lo
     assert response.status_code == 200
     text = page_text(response)
     assert "Journal des actes" in text
-    assert "Proposition masquée" in text
-    assert "proposal.hidden" in text
+    assert "Contenu masqué" in text
+    assert "content.hidden" in text
     assert "Hors sujet" in text  # the after of the hidden proposal
     assert "Après" in text
     assert "Avant" in text
@@ -363,7 +365,7 @@ def test_api_scoping(client: TestClient, session: Session, log: Log) -> None:
     item = next(item for item in data["items"] if item["id"] == log.entries["proposal 1"].id)
     assert item == {
         "id": item["id"], "at": "2027-02-20T12:00:00Z", "actor_id": log.moderator_1.id, "actor_label": "Modeste Un",
-        "action": "proposal.hidden", "target_type": "proposal", "target_id": log.entries["proposal 1"].target_id,
+        "action": "content.hidden", "target_type": "proposal", "target_id": log.entries["proposal 1"].target_id,
         "channel": "online", "before": {"state": "published"}, "after": {"state": "hidden", "reason": "Hors sujet"},
     }
     admin = client.get("/api/v1/audit?limit=200", headers=bearer(session, log.admin)).json()

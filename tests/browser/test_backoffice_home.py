@@ -39,7 +39,7 @@ def make_admin(live_database_url: str, create_resident: Callable[..., Resident])
                          target_type="consultation", target_id=1, now=now - timedelta(minutes=2),
                          before={"title": "Ancien titre", "status": "draft"},
                          after={"title": "Nouveau titre", "status": "draft"})
-            audit.record(session, actor_id=user.id, actor_label="=HYPERLINK(\"http://x\")", action="proposal.hidden",
+            audit.record(session, actor_id=user.id, actor_label="=HYPERLINK(\"http://x\")", action="content.hidden",
                          target_type="proposal", target_id=1, now=now - timedelta(minutes=1),
                          before={"state": "published"}, after={"state": "hidden", "reason": "Hors sujet"})
             session.commit()
@@ -59,7 +59,7 @@ def test_an_admin_opens_the_back_office_and_the_audit_log(page: Page, make_admin
     expect(page.get_by_role("heading", level=1)).to_have_text("Gestion")
     expect(page.get_by_text("Administration : toute la plateforme")).to_be_visible()
     cards = page.locator(".cr-card__title a")
-    expect(cards).to_have_text(["Consultations", "Modération", "Actions", "Guichet", "Évaluation",
+    expect(cards).to_have_text(["Consultations", "Modération", "Actions", "Guichet", "Évaluation", "Exports",
                                 "Journal des actes"])
     expect(nav(page).get_by_role("link", name="Gestion")).to_have_attribute("aria-current", "page")
     check_accessibility(page)
