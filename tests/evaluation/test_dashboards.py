@@ -10,14 +10,15 @@ import xml.etree.ElementTree as ET
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
 from app.evaluation import stats
 from app.evaluation.stats import Filters
+from app.territory.models import Commune
 from tests.evaluation.test_stats import World, world_fixture  # noqa: F401 (the fixture `world`)
-from tests.factories import NOW, bearer, make_user
+from tests.factories import NOW, bearer, make_proposal, make_user
 from tests.participation import sign_in
 
 PAGES = ["/evaluation", "/evaluation/dans-le-temps", "/evaluation/axes", "/evaluation/territoire",
@@ -193,3 +194,31 @@ def test_filters_are_kept_in_links_and_refused_when_wrong(session: Session, app:
     assert wrong.status_code == 400
     assert 'value="hier"' in wrong.text  # what was typed comes back, with the error beside it
     assert "AAAA-MM-JJ" in wrong.text
+
+
+def test_the_subtraction_attack_fails_on_what_the_api_publishes(session: Session, client: TestClient,
+                                                                  world: World) -> None:
+    """From the totals and the sibling cells shown, no suppressed count can be worked out: a group
+    (the rows of a table under their total, the communes of an EPCI under its row) never has
+    exactly one suppressed cell, and what subtraction leaves is shared by several cells."""
+    headers = bearer(session, staff(session))
+    for _ in range(6):  # enough people in one commune for some figures to be shown
+        make_proposal(session, world.consultations["a"], make_user(session, commune="59178"))
+    communes = client.get("/api/v1/stats/participation?by=commune", headers=headers).json()
+    epcis = client.get("/api/v1/stats/participation?by=epci", headers=headers).json()
+    age = client.get("/api/v1/stats/participation?by=age_bracket", headers=headers).json()
+    assert communes["suppressed"]
+    of_epci = {c.insee_code: c.epci_siren for c in session.exec(select(Commune))}
+    for column in ("participants", "contributions"):
+        groups: list[tuple[list[int | str], int | str]] = [
+            ([i[column] for i in epcis["items"]], epcis["total"][column]),
+            ([i[column] for i in age["items"]], age["total"][column]),
+        ]
+        for epci in epcis["items"]:
+            members = [i[column] for i in communes["items"] if of_epci.get(i["key"], "") == epci["key"]]
+            groups.append((members, epci[column]))
+        for members, total in groups:
+            hidden = [m for m in members if isinstance(m, str)]
+            if not isinstance(total, int) or not hidden:
+                continue
+            assert len(hidden) >= 2, (column, members, total)

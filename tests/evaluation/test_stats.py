@@ -304,3 +304,19 @@ def test_representativeness_rates_and_least_reached(session: Session, world: Wor
     epcis = {item.key: item for item in reach.epcis}
     assert epcis[LENS_LIEVIN].population == sum(
         c.population for c in session.exec(select(Commune).where(Commune.epci_siren == LENS_LIEVIN)))
+
+
+def test_one_query_per_table_whatever_the_data(session: Session, world: World) -> None:
+    """Counted by the database (GROUP BY): the number of queries does not grow with the data."""
+    from tests.support import statements
+
+    engine = session.get_bind()
+    with statements(engine) as before:
+        stats.tables(session, Filters(), list(stats.BREAKDOWNS), now=NOW, threshold=5)
+    for _ in range(20):
+        make_proposal(session, world.consultations["a"], make_user(session, commune=DOUAI))
+    with statements(engine) as after:
+        stats.tables(session, Filters(), list(stats.BREAKDOWNS), now=NOW, threshold=5)
+    assert len(after) == len(before)
+    assert len(before) >= 1 + len(stats.BREAKDOWNS)
+    assert len(before) <= 1 + len(stats.BREAKDOWNS) + 6  # totals, one per table, the rows' names
