@@ -22,6 +22,7 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.i18n import N_
 from app.core.markdown import render_markdown
 from app.core.templating import PARIS
+from app.moderation import merging
 from app.notifications import service as notifications
 from app.notifications.models import FollowTarget, NotificationKind
 from app.proposals import service as proposals
@@ -337,12 +338,14 @@ def proposal_ids_of(session: Session, item: PublicAction) -> list[int]:
 
 
 def proposals_of(session: Session, item: PublicAction) -> list[Proposal]:
-    """The proposals the action comes from, as the public may see them."""
+    """The proposals the action comes from, as the public may see them (merged ones too: their page
+    says which proposal they were merged into)."""
     ids = proposal_ids_of(session, item)
     if not ids:
         return []
     return list(session.exec(
-        select(Proposal).where(col(Proposal.id).in_(ids), col(Proposal.state).in_(PUBLIC_STATES))
+        select(Proposal).where(col(Proposal.id).in_(ids),
+                               col(Proposal.state).in_([*PUBLIC_STATES, ProposalState.merged]))
         .order_by(col(Proposal.id))
     ))
 
@@ -361,6 +364,17 @@ def actions_of_proposal(session: Session, proposal: Proposal) -> list[PublicActi
     if not ids:
         return []
     return list(session.exec(select(PublicAction).where(col(PublicAction.id).in_(ids)).order_by(col(PublicAction.id))))
+
+
+@merging.on_merge
+def _actions_follow_the_merge(session: Session, into: Proposal, merged: list[Proposal], now: datetime) -> None:
+    """An action of a duplicate also comes from the proposal that stays (both stay linked)."""
+    linked = set(action_ids_of(session, [into.id or 0]))
+    for action_id in action_ids_of(session, [p.id or 0 for p in merged]):
+        if action_id not in linked:
+            session.add(ActionProposal(action_id=action_id, proposal_id=into.id or 0))
+            linked.add(action_id)
+    session.flush()
 
 
 @proposals.on_proposal_page

@@ -9,6 +9,7 @@ for them, and neither is lost nor counted twice: a support that waited for a dup
 merged and is refused; one that waited for the proposal that stays finds the carried-over support
 and changes nothing. SQLite serialises writing transactions already (BEGIN IMMEDIATE)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,6 +50,17 @@ class BallotsCast(Conflict):
         "ces propositions séparément, et une fusion changerait des votes déjà exprimés. "
         "Les propositions ne peuvent plus être fusionnées."
     )
+
+
+MergeHook = Callable[[Session, Proposal, list[Proposal], datetime], None]
+_merge_hooks: list[MergeHook] = []
+
+
+def on_merge(hook: MergeHook) -> MergeHook:
+    """Register what a domain above must do when proposals are merged (e.g. the actions of a
+    duplicate also come from the proposal that stays). Runs in the merge's transaction."""
+    _merge_hooks.append(hook)
+    return hook
 
 
 @dataclass
@@ -154,6 +166,9 @@ def merge(session: Session, principal: Principal, *, into: int, sources: list[in
     # Whoever followed a duplicate follows the proposal that stays.
     for user_id in sorted(notifications.followers(session, FollowTarget.proposal, source_ids)):
         notifications.follow(session, user_id, FollowTarget.proposal, into, now=now)
+
+    for hook in _merge_hooks:
+        hook(session, target, merged, now)
 
     label = principal.user.display_name or ""
     for proposal in merged:

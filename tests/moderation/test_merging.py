@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 from app.accounts import service as accounts
 from app.accounts.models import Role
 from app.accounts.policy import Principal
+from app.actions import service as actions
 from app.audit import service as audit
 from app.consultations.models import Consultation
 from app.core.errors import Forbidden
@@ -234,3 +235,16 @@ def test_merge_through_the_api(client: TestClient, session: Session, consultatio
     assert other.state == "published"
     assert session.exec(select(func.count()).select_from(Proposal).where(
         col(Proposal.merged_into_id) == target.id)).one() == 2
+
+
+def test_the_action_of_a_duplicate_also_comes_from_the_proposal_that_stays(session: Session,
+                                                                           consultation: Consultation) -> None:
+    target, first, _second = three(session, consultation)
+    moderator = staff(session, axis=1)
+    action = actions.answer(session, moderator, first, state="accepted", text="Retenue, la ville s’en charge.",
+                            now=NOW).action
+    assert action is not None
+    merging.merge(session, moderator, into=target.id or 0, sources=[first.id or 0], now=NOW)
+    assert actions.proposal_ids_of(session, action) == sorted([target.id, first.id])
+    assert [p.id for p in actions.proposals_of(session, action)] == sorted([target.id, first.id])
+    assert [a.id for a in actions.actions_of_proposal(session, target)] == [action.id]
