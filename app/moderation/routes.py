@@ -5,6 +5,7 @@ approval, each with its forms (hide with a reason, restore, approve), a bulk for
 checkboxes sit on the items (the `form` attribute: no JavaScript needed), and the page that bars
 a participant for a while."""
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -137,8 +138,15 @@ def queue_page(request: Request, session: SessionDep, principal: CurrentPrincipa
     return _queue_page(request, session, principal, tab=tab, consultation=consultation, page=page)
 
 
-def _back(request: Request, message: str, tab: str, consultation: str, kind: str = "success") -> RedirectResponse:
+RETURN_TO = re.compile(r"/propositions/\d{1,12}(#comment-\d{1,12})?")
+
+
+def _back(request: Request, message: str, tab: str, consultation: str, kind: str = "success",
+          back_to: str = "") -> RedirectResponse:
+    """To the queue, or to the proposal page the form was on (`retour`, checked: a path of ours)."""
     request.session["flash"] = {"message": message, "kind": kind}
+    if RETURN_TO.fullmatch(back_to):
+        return RedirectResponse(back_to, status_code=303)
     consultation_id = int(consultation) if consultation.isdigit() else None
     return RedirectResponse(_queue_url(tab if tab in TABS else "signales", consultation_id), status_code=303)
 
@@ -151,17 +159,20 @@ def _path_type(path_type: str) -> str:
 
 Tab = Annotated[str, Form(max_length=10)]
 ConsultationField = Annotated[str, Form(max_length=12)]
+BackTo = Annotated[str, Form(max_length=60)]
 
 
 @router.post(QUEUE + "/{path_type}/{target_id}/masquer", response_class=HTMLResponse, name="moderation:hide")
 def hide(request: Request, path_type: str, target_id: int, session: SessionDep, now: NowDep,
          principal: CurrentPrincipal, reason: Annotated[str, Form(max_length=service.MAX_REASON * 2)] = "",
-         onglet: Tab = "signales", consultation: ConsultationField = "") -> Response:
+         onglet: Tab = "signales", consultation: ConsultationField = "", retour: BackTo = "") -> Response:
     target_type = _path_type(path_type)
     try:
         found = service.hide(session, principal, target_type, target_id, reason=reason, now=now)
     except (service.ReasonRequired, service.CannotModerate) as refusal:
         session.rollback()
+        if RETURN_TO.fullmatch(retour):  # from the proposal page: back there, saying why
+            return _back(request, _(refusal.message), onglet, consultation, "error", retour)
         key = f"{target_type}:{target_id}"
         return _queue_page(request, session, principal, tab=onglet if onglet in TABS else "signales",
                            consultation=int(consultation) if consultation.isdigit() else None, page=1,
@@ -169,23 +180,24 @@ def hide(request: Request, path_type: str, target_id: int, session: SessionDep, 
     session.commit()
     message = _("Le commentaire est masqué.") if found.comment is not None else _("La proposition est masquée.")
     return _back(request, message + " " + _("Son auteur ou son autrice en est averti, avec la raison."), onglet,
-                 consultation)
+                 consultation, back_to=retour)
 
 
 @router.post(QUEUE + "/{path_type}/{target_id}/retablir", response_class=HTMLResponse, name="moderation:restore")
 def restore(request: Request, path_type: str, target_id: int, session: SessionDep, now: NowDep,
-            principal: CurrentPrincipal, onglet: Tab = "signales", consultation: ConsultationField = "") -> Response:
+            principal: CurrentPrincipal, onglet: Tab = "signales", consultation: ConsultationField = "",
+            retour: BackTo = "") -> Response:
     try:
         found = service.restore(session, principal, _path_type(path_type), target_id, now=now)
     except service.CannotModerate as refusal:
         session.rollback()
-        return _back(request, _(refusal.message), onglet, consultation, "error")
+        return _back(request, _(refusal.message), onglet, consultation, "error", retour)
     session.commit()
     item = found.comment if found.comment is not None else found.proposal
     message = _("Le contenu est visible : ses signalements sont classés.")
     if found.comment is None and item.state in ("pending",):
         message = _("La proposition reste en attente de relecture : ses signalements sont classés.")
-    return _back(request, message, onglet, consultation)
+    return _back(request, message, onglet, consultation, back_to=retour)
 
 
 @router.post(QUEUE + "/{path_type}/{target_id}/approuver", response_class=HTMLResponse, name="moderation:approve")

@@ -204,6 +204,15 @@ def _check(principal: Principal, consultation: Consultation) -> None:
         raise NotModerator(decision.reason)
 
 
+@proposals.on_proposal_page
+def _tools_on_the_proposal_page(session: Session, proposal: Proposal, principal: Principal | None) -> dict[str, Any]:
+    """The proposal page offers its moderators to hide or restore it (and its comments)."""
+    consultation = session.get(Consultation, proposal.consultation_id)
+    allowed = principal is not None and consultation is not None and bool(
+        can(principal, Action.moderate_content, scope_of(consultation)))
+    return {"can_moderate": allowed}
+
+
 def moderated_consultations(session: Session, principal: Principal) -> list[Consultation]:
     """The consultations this person moderates, for the queue's filter."""
     scope = moderator_scope(principal)

@@ -15,7 +15,9 @@ from app.audit import service as audit
 from app.consultations.models import Consultation
 from app.moderation import service
 from app.moderation.models import ReportReason
+from app.proposals import service as proposals
 from app.proposals.models import Proposal
+from app.proposals.schemas import CommentDraft
 from app.territory.models import Axis
 from tests.factories import NOW, make_consultation, make_proposal, make_user
 from tests.participation import csrf, post, sign_in
@@ -190,3 +192,42 @@ def test_block_and_unblock_a_participant(client: TestClient, app: FastAPI, sessi
     assert_page(client.get(f"/gestion/moderation/personnes/{stranger.id}/blocage"), 403)
     assert post(client, f"/gestion/moderation/personnes/{stranger.id}/blocage",
                 {"until": "2027-03-14", "reason": "x"}).status_code == 403
+
+
+def test_moderators_hide_and_restore_from_the_proposal_page(client: TestClient, app: FastAPI, session: Session,
+                                                            items: dict[str, Proposal]) -> None:
+    bad = items["bad"]
+    commenter = make_user(session)
+    comment = proposals.add_comment(session, accounts.load_principal(session, commenter), bad,
+                                    CommentDraft(body="Un commentaire à masquer."), now=NOW)
+    moderator = moderator_of(session)
+    session.commit()
+    sign_in(client, app, make_user(session))
+    session.commit()
+    assert "Masquer cette proposition" not in assert_page(client.get(f"/propositions/{bad.id}"))
+    sign_in(client, app, moderator)
+    page = assert_page(client.get(f"/propositions/{bad.id}"))
+    assert "Masquer cette proposition" in page
+    assert f'action="/gestion/moderation/commentaires/{comment.id}/masquer"' in page
+
+    back = f"/propositions/{bad.id}#comment-{comment.id}"
+    response = post(client, f"/gestion/moderation/commentaires/{comment.id}/masquer",
+                    {"reason": "Hors sujet.", "retour": back})
+    assert (response.status_code, response.headers["location"]) == (303, back)
+    page = assert_page(client.get(f"/propositions/{bad.id}"))
+    assert "Le commentaire est masqué." in page
+    assert f'action="/gestion/moderation/commentaires/{comment.id}/retablir"' in page
+    refused = post(client, f"/gestion/moderation/propositions/{bad.id}/masquer",
+                   {"reason": "", "retour": f"/propositions/{bad.id}"})
+    assert refused.headers["location"] == f"/propositions/{bad.id}"
+    assert "Indiquez la raison du masquage" in assert_page(client.get(refused.headers["location"]))
+    elsewhere = post(client, f"/gestion/moderation/propositions/{bad.id}/masquer",
+                     {"reason": "Injurieux.", "retour": "https://ailleurs.example/propositions/1"})
+    assert elsewhere.headers["location"] == "/gestion/moderation?onglet=signales"  # only our own pages
+    session.refresh(bad)
+    assert bad.state == "hidden"
+    response = post(client, f"/gestion/moderation/propositions/{bad.id}/retablir",
+                    {"retour": f"/propositions/{bad.id}"})
+    assert response.headers["location"] == f"/propositions/{bad.id}"
+    session.refresh(bad)
+    assert bad.state == "published"
