@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 
 from app.accounts.models import User
 from app.core.i18n import gettext as _
+from app.core.i18n import ngettext
 from app.core.mail import send_mail
 from app.core.settings import Settings
 from app.core.templating import format_moment
@@ -87,7 +88,8 @@ def compose(settings: Settings, user: Recipient, notifications: Sequence[Item], 
     links = _links(settings, user.id)
     count = len(notifications)
     if digest:
-        subject = _("Votre résumé du jour : %(count)s nouvelle(s) notification(s)", count=count)
+        subject = _("Votre résumé du jour : %(what)s", what=ngettext(
+            "%(num)d nouvelle notification", "%(num)d nouvelles notifications", count) % {"num": count})
         intro = _("Voici ce qui s’est passé depuis votre dernier résumé :")
     elif count == 1:
         subject = notifications[0].title
@@ -117,7 +119,9 @@ def compose(settings: Settings, user: Recipient, notifications: Sequence[Item], 
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",  # RFC 8058: mail clients unsubscribe by a POST
         "Auto-Submitted": "auto-generated",
     }
-    return f"{settings.operator_name} — {subject}", "\n".join(lines) + "\n", headers
+    # One line whatever the titles hold (a line break in a header would fail the whole run).
+    subject = " ".join(f"{settings.operator_name} — {subject}".split())
+    return subject, "\n".join(lines) + "\n", headers
 
 
 def _wants_no_email() -> object:

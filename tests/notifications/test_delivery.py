@@ -112,7 +112,7 @@ def test_a_daily_digest_lists_the_days_notifications_once_a_day(session: Session
     assert delivery.send_emails(session, mail_settings, now=NOW + 2 * HOUR).digests_sent == 1
     digest = smtp_server.pop()
     assert digest["To"] == "chloe@example.fr"
-    assert digest["Subject"].endswith("Votre résumé du jour : 2 nouvelle(s) notification(s)")
+    assert digest["Subject"].endswith("Votre résumé du jour : 2 nouvelles notifications")
     body = digest.get_content()
     assert "- Le vote est ouvert : « Les terrils »" in body
     assert "- Nouvelle réponse à votre commentaire" in body
@@ -219,3 +219,14 @@ def test_the_send_command_announces_phase_starts_once_and_emails_them(cli_db: Pa
     assert "0 phase start(s) announced (0 notification(s)); 0 email(s)" in output
     assert smtp_server.messages == []
     engine.dispose()
+
+
+def test_a_title_with_a_line_break_makes_a_one_line_subject(session: Session, mail_settings: Settings,
+                                                            smtp_server: SmtpServer) -> None:
+    user = make_user(session, email="eve@example.fr")
+    tell(session, user.id, "Une réponse\r\nBcc: quelquun@example.org")
+    assert delivery.send_emails(session, mail_settings, now=NOW).emails_sent == 1
+    mail = smtp_server.pop()
+    assert mail["Subject"].endswith("Une réponse Bcc: quelquun@example.org")
+    assert mail["Bcc"] is None
+    assert mail["To"] == "eve@example.fr"
