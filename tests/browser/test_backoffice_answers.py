@@ -34,6 +34,7 @@ class Scene:
     title: str
     twin_id: int
     twin_title: str
+    consultation_id: int
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +63,7 @@ def make_scene(live_database_url: str, create_resident: Callable[..., Resident])
             assert user is not None
             accounts.grant_role(session, user, Role.moderator, now=now, consultation_id=consultation.id)
             session.commit()
-            return Scene(person, proposal.id or 0, title, twin.id or 0, twin_title)
+            return Scene(person, proposal.id or 0, title, twin.id or 0, twin_title, consultation.id or 0)
 
     try:
         yield make
@@ -115,6 +116,17 @@ def test_a_moderator_answers_a_proposal(page: Page, browser: Browser, live_serve
     submit(page, page.get_by_role("button", name="Publier le point d’étape"))
     expect(flash(page)).to_contain_text("Le point d’étape est publié")
     expect(page.get_by_role("progressbar", name="Avancement")).to_have_attribute("value", "40")
+    check_accessibility(page)
+
+    # Editing the action; then the form for an action of the consultation that comes from no proposal.
+    submit(page, page.get_by_role("link", name="Modifier l’action"))
+    check_accessibility(page)
+    page.get_by_label("Description (facultatif)").fill("Six bancs, dont deux à l’ombre des tilleuls.")
+    submit(page, page.get_by_role("button", name="Enregistrer l’action"))
+    expect(flash(page)).to_contain_text("L’action est modifiée.")
+    expect(page.get_by_text("dont deux à l’ombre des tilleuls")).to_be_visible()
+    page.goto(f"/gestion/actions/nouvelle?consultation={scene.consultation_id}")
+    expect(page.get_by_label(scene.title)).to_be_visible()  # the accepted proposal, to link it to
     check_accessibility(page)
 
     # What a visitor sees.
