@@ -8,6 +8,7 @@ typed and each error beside its field."""
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
 from babel.dates import format_date
 from fastapi import APIRouter, Form, Query, Request
@@ -154,11 +155,12 @@ def list_page(
     status = etat if etat in {s.value for s in ActionStatus} else ""
     listing = service.list_actions(session, axis_id=axis.id if axis else None, status=status or None,
                                    limit=ACTIONS_PER_PAGE, offset=(page - 1) * ACTIONS_PER_PAGE)
-    query = "&".join(part for part in (f"axe={axis.number}" if axis else "", f"etat={status}" if status else "")
-                     if part)
+    query = urlencode({name: value for name, value in (("axe", axis.number if axis else ""), ("etat", status))
+                       if value})
     return render(request, "actions/list.html", fragment="actions/_list.html", active="actions", axes=axes,
                   axis=axis, status=status, listing=listing, page=page, status_names=STATUS_NAMES,
-                  page_count=max(1, -(-listing.total // ACTIONS_PER_PAGE)), base_url="/actions?" + query)
+                  page_count=max(1, -(-listing.total // ACTIONS_PER_PAGE)),
+                  base_url="/actions" + (f"?{query}" if query else ""))
 
 
 @router.get("/actions/{action_id}", response_class=HTMLResponse, name="actions:show")
