@@ -31,6 +31,7 @@ from app.core.db import make_engine, session_factory
 from app.core.errors import install_error_handlers
 from app.core.headers import SecurityHeadersMiddleware, content_security_policy
 from app.core.i18n import LocaleMiddleware, compile_catalogs
+from app.core.pagecache import PageCacheMiddleware
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.core.templating import STATIC_DIR, build_templates
@@ -99,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(LocaleMiddleware, default_locale=settings.default_locale)
     csp = content_security_policy([provider.issuer for provider in settings.oidc_providers])
     app.add_middleware(SecurityHeadersMiddleware, csp=csp, hsts=settings.is_https)
+    # Outermost, so that what it keeps is the answer as sent, security headers included.
+    app.add_middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds, session_cookie=policy.cookie_name,
+                       default_locale=settings.default_locale)
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(site_routes.theme_router)

@@ -73,6 +73,9 @@ def _no_carreau_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CARREAU_"):
             monkeypatch.delenv(name)
+    # Tests read pages right after changing things: the few seconds of the public page cache would
+    # show them the page before. The cache has its own tests (tests/core/test_pagecache.py).
+    monkeypatch.setenv("CARREAU_PAGE_CACHE_SECONDS", "0")
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

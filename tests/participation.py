@@ -27,9 +27,16 @@ def sign_in(client: TestClient, app: FastAPI, user: User) -> None:
     client.cookies.set(cookie_name(False), token, domain="testserver.local")
 
 
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
 def csrf(client: TestClient, page: str = "/") -> str:
-    """The CSRF token a page hands to this browser (and its cookie, set on the way)."""
-    found = CSRF.search(client.get(page).text)
+    """The CSRF token a page hands to this browser (and its cookie, set on the way). Pages give it
+    in the htmx header to people signed in; a visitor gets it in the forms, e.g. the sign-in form's."""
+    text = client.get(page).text
+    found = CSRF.search(text) or FORM_TOKEN.search(text)
+    if found is None and page == "/":
+        found = FORM_TOKEN.search(client.get("/connexion").text)
     assert found, f"no CSRF token on {page}"
     return found.group(1)
 

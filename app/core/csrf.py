@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from app.core.errors import DomainError
 from app.core.i18n import N_
+from app.core.pagecache import CSRF_RENDERED
 
 CSRF_COOKIE = "carreau_csrf"
 CSRF_FIELD = "csrf_token"
@@ -35,6 +36,7 @@ def _sign(secret: str, value: str) -> str:
 def csrf_token(connection: HTTPConnection) -> str:
     """The token for this browser, to put in forms and in the htmx header. A browser without the
     cookie gets one with this answer (only pages that show a form need it)."""
+    connection.scope[CSRF_RENDERED] = True  # a page holding it is personal: never cached
     value = connection.cookies.get(CSRF_COOKIE) or connection.scope.get("carreau.csrf_cookie")
     if not value:
         value = connection.scope["carreau.csrf_cookie"] = secrets.token_urlsafe(32)

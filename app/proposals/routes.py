@@ -76,6 +76,7 @@ def consultation_page(
     state: Annotated[str, Query(max_length=12)] = "",
     sort: Annotated[str, Query(max_length=10)] = "random",
     page: Annotated[int, Query(ge=1, le=10000)] = 1,
+    ordre: Annotated[int | None, Query(ge=1, le=2**31 - 2)] = None,
 ) -> HTMLResponse:
     consultation = consultations.get_by_slug(session, slug, principal=principal)
     results_visible = consultations.results_visible(consultation, now)
@@ -84,15 +85,17 @@ def consultation_page(
     state = state if state in {s.value for s in PUBLIC_STATES} else ""
     if sort not in SORTS or (sort == "supports" and not results_visible):
         sort = "random"
-    seed = request.session.get("seed")
-    if sort == "random" and not isinstance(seed, int):
-        # Kept per visitor: the shuffled order stays the same while they browse the pages.
-        seed = request.session["seed"] = service.new_seed()
+    # The shuffled order: the one in the page's links (`ordre`), so that it stays the same while
+    # the visitor pages through; on arrival, the order of the moment (it changes every ten minutes).
+    # Nothing is stored for it, so a visitor's page is the same as everyone's and can be cached.
+    seed = ordre if ordre is not None else service.seed_of_the_moment(now)
     listing = service.list_proposals(
         session, consultation, q=q.strip(), commune=commune or None, state=state or None, sort=sort,
-        seed=seed if isinstance(seed, int) else 1, limit=PROPOSALS_PER_PAGE, offset=(page - 1) * PROPOSALS_PER_PAGE,
+        seed=seed, limit=PROPOSALS_PER_PAGE, offset=(page - 1) * PROPOSALS_PER_PAGE,
     )
     filters = {"q": q.strip(), "commune": commune, "state": state, "sort": sort}
+    if sort == "random":
+        filters["ordre"] = str(seed)
     if version == "facile":
         filters["version"] = version
     phase = consultations.current_phase(consultation, now)

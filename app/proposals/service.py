@@ -1,6 +1,5 @@
 """Proposals and comments: submit, edit, withdraw, list, search; comment, reply, edit, delete."""
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -254,8 +253,14 @@ class ProposalList:
     offset: int
 
 
-def new_seed() -> int:
-    return random.SystemRandom().randrange(1, 2**31 - 1)
+SEED_PERIOD = 600  # seconds: how long visitors arriving meanwhile share one shuffled order
+
+
+def seed_of_the_moment(now: datetime) -> int:
+    """The shuffle seed for visitors arriving now: the same for everyone during ten minutes, then
+    another, so that over a day every proposal takes its turn on the first page."""
+    period = int(now.timestamp()) // SEED_PERIOD
+    return period * 2_654_435_761 % (2**31 - 1) or 1
 
 
 SHUFFLE_PRIME = 2_147_483_647  # 2**31 - 1: a key below it squares within 64-bit integers

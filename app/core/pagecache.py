@@ -1,0 +1,106 @@
+"""A short-lived cache of public pages for visitors who are not signed in.
+
+Most page views are anonymous and identical for everyone (an axis, a consultation, a proposal): the
+same bytes, rendered again and again. This middleware keeps such answers in the worker's memory for
+a few seconds (`page_cache_seconds`, 0 turns it off) and serves them without going through the
+application. It never stores, and never serves, anything personal:
+
+- only GET and HEAD, only for requests without a session cookie and without an Authorization header
+  (a signed-in person always gets their own page, built for them);
+- an answer is stored only if it is a 200 HTML page that set no cookie and rendered no CSRF token
+  (a page with a form holds a per-browser token: see app.core.csrf, which marks the request);
+- the key is the path, the query string, the language and whether htmx asked for a fragment.
+
+So the price is staleness, bounded by the lifetime: an anonymous visitor may see a count or a page
+up to that many seconds old (a hidden proposal disappears for them at most that late). Each worker
+has its own cache, bounded in entries; nothing is shared between processes."""
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+
+from app.core.i18n import locale_from_cookie_header
+
+CSRF_RENDERED = "carreau.csrf_rendered"  # set in the ASGI scope by app.core.csrf.csrf_token
+CACHEABLE_STATUS = 200
+
+
+@dataclass
+class _Entry:
+    expires: float
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class PageCacheMiddleware:
+    def __init__(self, app: Any, *, seconds: float, session_cookie: str, default_locale: str,
+                 max_entries: int = 2000, max_body: int = 512 * 1024, clock: Any = time.monotonic) -> None:
+        self.app = app
+        self.default_locale = default_locale
+        self.seconds = seconds
+        self.session_cookie = session_cookie.encode()
+        self.max_entries = max_entries
+        self.max_body = max_body
+        self.clock = clock
+        self.entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+
+    def _key(self, scope: Any) -> tuple[Any, ...] | None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or self.seconds <= 0:
+            return None
+        if scope["path"].startswith(("/api/", "/static/")):
+            return None  # the API answers per caller; static files have their own caching
+        cookies = b""
+        hx = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                return None
+            if name == b"cookie":
+                cookies = value
+            elif name == b"hx-request":
+                hx = value
+        if self.session_cookie + b"=" in cookies:
+            return None
+        locale = locale_from_cookie_header(cookies.decode("latin-1"), self.default_locale)
+        return scope["path"], scope.get("query_string", b""), locale, hx
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        key = self._key(scope)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        now = self.clock()
+        entry = self.entries.get(key)
+        if entry is not None and entry.expires > now:
+            await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
+            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+            return
+        if entry is not None:
+            del self.entries[key]
+        started: dict[str, Any] = {}
+        chunks: list[bytes] = []
+        storable = True
+
+        async def capture(message: Any) -> None:
+            nonlocal storable
+            if message["type"] == "http.response.start":
+                started.update(message)
+                headers = MutableHeaders(raw=message["headers"])
+                if (message["status"] != CACHEABLE_STATUS or "set-cookie" in headers
+                        or not headers.get("content-type", "").startswith("text/html")):
+                    storable = False
+            elif message["type"] == "http.response.body" and storable:
+                chunks.append(message.get("body", b""))
+                if sum(map(len, chunks)) > self.max_body:
+                    storable = False
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if storable and started and not scope.get(CSRF_RENDERED) and scope["method"] == "GET":
+            self.entries[key] = _Entry(now + self.seconds, started["status"], list(started["headers"]),
+                                       b"".join(chunks))
+            if len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)

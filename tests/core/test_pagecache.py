@@ -1,0 +1,120 @@
+"""The public page cache: visitors who are not signed in share pages for a few seconds; nothing
+personal is ever stored or served from it."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.core.pagecache import PageCacheMiddleware
+from app.core.settings import Settings
+from app.main import create_app
+from tests.factories import make_consultation, make_proposal, make_user
+from tests.participation import sign_in
+from tests.support import use_session
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cached_app(settings: Settings, session: Session, clock: Clock) -> Iterator[FastAPI]:
+    app = create_app(settings.model_copy(update={"page_cache_seconds": 5}))
+    use_session(app, session)
+    with TestClient(app):
+        pass  # builds the middleware stack
+    layer = app.middleware_stack
+    while not isinstance(layer, PageCacheMiddleware):
+        layer = layer.app  # type: ignore[union-attr]
+    layer.clock = clock  # the test's clock, to expire pages without waiting
+    yield app
+    app.state.engine.dispose()
+
+
+def _page(client: TestClient, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200
+    return response.text
+
+
+def test_visitors_share_a_page_for_a_few_seconds(cached_app: FastAPI, session: Session, clock: Clock) -> None:
+    consultation = make_consultation(session, phase="voting")
+    make_proposal(session, consultation, make_user(session), title="Un banc près du terril")
+    session.commit()
+    path = f"/consultations/{consultation.slug}"
+    with TestClient(cached_app) as first, TestClient(cached_app) as second:
+        assert "Un banc près du terril" in _page(first, path)
+        make_proposal(session, consultation, make_user(session), title="Des arbres rue Zola")
+        session.commit()
+        assert "Des arbres rue Zola" not in _page(second, path)  # the page of a moment ago
+        clock.now += 6
+        assert "Des arbres rue Zola" in _page(second, path)  # then the page of now
+
+
+def test_a_signed_in_person_always_gets_their_own_page(cached_app: FastAPI, session: Session) -> None:
+    consultation = make_consultation(session, phase="voting")
+    session.commit()
+    path = f"/consultations/{consultation.slug}"
+    resident = make_user(session, name="Aïcha Benali")
+    session.commit()
+    with TestClient(cached_app) as visitor, TestClient(cached_app) as person:
+        _page(visitor, path)
+        sign_in(person, cached_app, resident)
+        page = _page(person, path)
+        assert "Aïcha Benali" in page
+        assert "X-CSRF-Token" in page
+        assert "Aïcha Benali" not in _page(visitor, path)
+        assert "X-CSRF-Token" not in _page(visitor, path)
+
+
+def test_pages_with_a_form_token_are_never_shared(cached_app: FastAPI) -> None:
+    with TestClient(cached_app) as first, TestClient(cached_app) as second:
+        one = first.get("/connexion")
+        other = second.get("/connexion")
+        token = 'name="csrf_token" value="'
+        assert token in one.text
+        assert one.text.split(token)[1][:20] != other.text.split(token)[1][:20]
+        assert "carreau_csrf" in other.headers.get("set-cookie", "")
+
+
+def test_each_language_has_its_own_page(cached_app: FastAPI) -> None:
+    with TestClient(cached_app) as french, TestClient(cached_app) as english:
+        english.cookies.set("carreau_lang", "en", domain="testserver.local")
+        assert 'lang="fr"' in _page(french, "/")
+        assert 'lang="en"' in _page(english, "/")
+        assert 'lang="fr"' in _page(french, "/")
+
+
+def test_api_and_errors_are_not_cached(cached_app: FastAPI, session: Session) -> None:
+    middleware = PageCacheMiddleware(None, seconds=5, session_cookie="carreau_session", default_locale="fr")
+    assert middleware._key({"type": "http", "method": "GET", "path": "/api/v1/axes", "headers": []}) is None
+    assert middleware._key({"type": "http", "method": "POST", "path": "/", "headers": []}) is None
+    bearer = {"type": "http", "method": "GET", "path": "/", "headers": [(b"authorization", b"Bearer x")]}
+    assert middleware._key(bearer) is None
+    with TestClient(cached_app) as client:
+        assert client.get("/consultations/nulle-part").status_code == 404
+        assert client.get("/consultations/nulle-part").status_code == 404
+
+
+def test_htmx_fragments_and_whole_pages_are_kept_apart(cached_app: FastAPI, session: Session) -> None:
+    consultation = make_consultation(session, phase="voting")
+    session.commit()
+    path = f"/consultations/{consultation.slug}?q=banc"
+    with TestClient(cached_app) as client:
+        whole = _page(client, path)
+        fragment = client.get(path, headers={"HX-Request": "true"}).text
+        assert "<html" in whole
+        assert "<html" not in fragment
+        assert "<html" in _page(client, path)
