@@ -85,7 +85,18 @@ def _proposal_page(request: Request, session: Session, principal: Principal | No
 @router.get("/propositions/{proposal_id}", response_class=HTMLResponse, name="voting:proposal")
 def proposal_page(request: Request, proposal_id: int, session: SessionDep, now: NowDep,
                   principal: OptionalPrincipal) -> HTMLResponse:
-    proposal = proposals.get(session, proposal_id, principal=principal)
+    try:
+        proposal = proposals.get(session, proposal_id, principal=principal)
+    except proposals.ProposalNotFound:
+        if principal is None:
+            raise
+        # Hidden by moderation after this person supported it: nothing of it is shown, but they
+        # may take their support back (it still counts against their limit).
+        hidden = service.supported_proposal(session, principal, proposal_id)
+        consultation = consultations.get(session, hidden.consultation_id, principal=principal)
+        return render(request, "voting/hidden_supported.html", proposal_id=hidden.id, consultation=consultation,
+                      axis=session.get(Axis, consultation.axis_id),
+                      voting_open=bool(phase_allows(consultation, "vote", now)))
     return _proposal_page(request, session, principal, proposal, now)
 
 

@@ -2,7 +2,8 @@
 the back office's home, hides a reported comment (a missing reason first: the form says so and
 keeps its place), finds it marked "Masqué" on the proposal page, approves a proposal awaiting
 approval, and bars the comment's author for a while; without JavaScript, two reported proposals
-are hidden at once with the checkboxes. Every state passes axe-core."""
+are hidden at once with the checkboxes; a supporter takes back their support from a proposal
+hidden since (its content not shown). Every state passes axe-core."""
 
 import re
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from app.moderation import service as moderation
 from app.moderation.models import ReportReason
 from app.proposals import service as proposals
 from app.proposals.schemas import CommentDraft
+from app.voting import service as supports
 from tests.browser.checks import check_accessibility
 from tests.browser.conftest import Resident
 from tests.browser.test_accounts import nav, sign_in, submit
@@ -159,3 +161,33 @@ def test_bulk_hiding_without_javascript(page_without_js: Page, make_scene: Calla
     expect(page.get_by_text("Proposition masquée")).to_be_visible()
     expect(page.get_by_text("Doublons publicitaires.")).to_be_visible()
     check_accessibility(page)
+
+
+def test_a_supporter_takes_back_a_support_from_a_proposal_hidden_since(
+        page: Page, live_database_url: str, create_resident: Callable[..., Resident]) -> None:
+    supporter = create_resident(name="Sam, soutien")
+    engine = make_engine(live_database_url)
+    try:
+        with Session(engine) as session:
+            now = utcnow()
+            consultation = make_consultation(session, phase="voting", max_supports=3, now=now)
+            proposal = make_proposal(session, consultation, make_user(session, now=now),
+                                     title="Une proposition bientôt masquée", now=now - timedelta(days=9))
+            user = accounts.find_by_email(session, supporter.email)
+            assert user is not None
+            supports.add_support(session, accounts.load_principal(session, user), proposal, now=now)
+            admin = make_user(session, now=now)
+            accounts.grant_role(session, admin, Role.admin, now=now)
+            moderation.hide(session, accounts.load_principal(session, admin), "proposal", proposal.id or 0,
+                            reason="Publicité.", now=now)
+            session.commit()
+            proposal_id, slug = proposal.id, consultation.slug
+    finally:
+        engine.dispose()
+    sign_in(page, supporter, next_path=f"/propositions/{proposal_id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Proposition masquée par la modération")
+    expect(page.get_by_text("Une proposition bientôt masquée")).to_have_count(0)
+    check_accessibility(page)
+    submit(page, page.get_by_role("button", name="Reprendre mon soutien"))
+    expect(page).to_have_url(re.compile(rf"/consultations/{slug}$"))
+    expect(page.locator("#flash")).to_contain_text("Votre soutien à la proposition masquée par la modération")

@@ -192,7 +192,11 @@ def test_a_supporter_takes_back_a_support_on_a_proposal_hidden_since(session: Se
     service.hide(session, accounts.load_principal(session, admin), "proposal", other.id or 0, reason="Spam.", now=NOW)
     session.commit()
     sign_in(client, app, supporter)
+    page = assert_page(client.get(f"/propositions/{other.id}"))
+    assert "Reprendre mon soutien" in page
+    assert other.title not in page
     response = post(client, f"/propositions/{other.id}/soutien", {"action": "remove"})
     assert response.status_code == 303
     assert response.headers["location"] == f"/consultations/{consultation.slug}"
     assert session.exec(select(SupportVote).where(SupportVote.voter_id == supporter.id)).all() == []
+    assert_page(client.get(f"/propositions/{other.id}"), 404)  # nothing of theirs left there
