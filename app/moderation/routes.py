@@ -238,8 +238,17 @@ async def bulk(request: Request, session: SessionDep, now: NowDep, principal: Cu
     if outcome.refused:
         message += " " + ngettext("%(num)d refusé :", "%(num)d refusés :", len(outcome.refused)) % {
             "num": len(outcome.refused)}
-        message += " " + " ; ".join(f"{key} — {why}" for key, why in outcome.refused)
+        message += " " + " ; ".join(f"{_item_in_words(key)} — {why}" for key, why in outcome.refused)
     return _back(request, message, tab, consultation, "warning" if outcome.refused else "success")
+
+
+def _item_in_words(key: str) -> str:
+    parsed = service.parse_key(key)
+    if parsed is None:
+        return _("contenu inconnu")
+    if parsed[0] == "comment":
+        return _("commentaire n° %(id)s", id=parsed[1])
+    return _("proposition n° %(id)s", id=parsed[1])
 
 
 # --- barring a participant

@@ -148,7 +148,7 @@ def test_approve_and_bulk_decisions(client: TestClient, app: FastAPI, session: S
         [f"proposal:{items['elsewhere'].id}"], "csrf_token": _token(client)}, follow_redirects=False)
     assert done.status_code == 303
     flash = assert_page(client.get(done.headers["location"]))
-    assert "2 contenus traités. 1 refusé" in flash
+    assert f"2 contenus traités. 1 refusé : proposition n° {items['elsewhere'].id} — Seuls les modérateurs" in flash
     for proposal in more:
         session.refresh(proposal)
         assert proposal.state == "published"
