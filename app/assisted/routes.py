@@ -97,9 +97,10 @@ def counter(request: Request, session: SessionDep, principal: CurrentPrincipal,
 
 
 def _register_page(request: Request, session: Session, principal: Principal, values: dict[str, str], *,
-                   errors: Errors | None = None, status_code: int = 200) -> HTMLResponse:
+                   errors: Errors | None = None, duplicates: list[service.ResidentRow] | None = None,
+                   status_code: int = 200) -> HTMLResponse:
     return render(request, "assisted/register.html", status_code=status_code, values=values, errors=errors or {},
-                  communes=service.commune_choices(session, principal))
+                  communes=service.commune_choices(session, principal), duplicates=duplicates or [])
 
 
 @router.get("/guichet/inscrire", response_class=HTMLResponse, name="assisted:register")
@@ -115,16 +116,18 @@ def register(request: Request, session: SessionDep, now: NowDep, principal: Curr
              given_name: Annotated[str, Form(max_length=400)] = "",
              family_name: Annotated[str, Form(max_length=400)] = "",
              commune: Annotated[str, Form(max_length=5)] = "", birth_year: Annotated[str, Form(max_length=8)] = "",
-             terms_accepted: Annotated[str, Form(max_length=3)] = "") -> Response:
+             terms_accepted: Annotated[str, Form(max_length=3)] = "",
+             confirmed_new: Annotated[str, Form(max_length=3)] = "") -> Response:
     service.counter_communes(principal)  # the counter's own people only, before anything else
     values = {"display_name": display_name, "given_name": given_name, "family_name": family_name,
-              "commune": commune, "birth_year": birth_year, "terms_accepted": terms_accepted}
+              "commune": commune, "birth_year": birth_year, "terms_accepted": terms_accepted,
+              "confirmed_new": confirmed_new}
     errors: Errors = {}
     try:
         data = ResidentIn(display_name=" ".join(display_name.split()), given_name=given_name.strip() or None,
                           family_name=family_name.strip() or None, commune=commune,
                           birth_year=int(birth_year) if birth_year.strip().isdigit() else 0,
-                          terms_accepted=terms_accepted == "yes")
+                          terms_accepted=terms_accepted == "yes", confirmed_new=confirmed_new == "yes")
     except ValidationError as error:
         for problem in error.errors():
             name = str(problem["loc"][0]) if problem["loc"] else "display_name"
@@ -141,6 +144,10 @@ def register(request: Request, session: SessionDep, now: NowDep, principal: Curr
     except accounts.InvalidInput as error:
         session.rollback()
         return _register_page(request, session, principal, values, errors=_translated(error.errors), status_code=422)
+    except service.PossibleDuplicate as duplicate:
+        session.rollback()
+        return _register_page(request, session, principal, values, errors={"confirmed_new": [_(duplicate.message)]},
+                              duplicates=duplicate.rows, status_code=duplicate.status_code)
     session.commit()
     assert user.id is not None
     _flash(request, _("%(name)s est inscrit·e, avec sa résidence vérifiée.", name=user.display_name))

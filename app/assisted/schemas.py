@@ -37,6 +37,9 @@ class ResidentIn(BaseModel):
     birth_year: int = Field(ge=1900, le=2100)
     # The mediator read the terms of use to the person, who accepted them.
     terms_accepted: bool = False
+    # Someone of the same name and birth year lives in the commune: the mediator checked that this
+    # is another person (two accounts for one person would let them vote twice).
+    confirmed_new: bool = False
 
 
 @dataclass(frozen=True)

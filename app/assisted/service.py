@@ -65,6 +65,16 @@ class HasOnlineAccount(Conflict):
     message = N_("Cette personne a déjà un compte en ligne : elle se connecte elle-même, sans code.")
 
 
+class PossibleDuplicate(Conflict):
+    code = "possible-duplicate"
+    message = N_("Une personne du même nom, née la même année, est déjà inscrite dans cette commune. Vérifiez que "
+                 "ce n’est pas elle ; si c’est bien une autre personne, confirmez-le.")
+
+    def __init__(self, rows: list["ResidentRow"]) -> None:
+        super().__init__()
+        self.rows = rows
+
+
 class InvalidClaimCode(DomainError):
     """One message for every refusal (unknown, used, expired): nothing to learn by trying."""
 
@@ -189,6 +199,23 @@ def _label(principal: Principal) -> str:
     return accounts.display_name_of(principal.user)
 
 
+def _names(display_name: str | None, given_name: str | None, family_name: str | None) -> set[str]:
+    names = {fold(display_name or "")}
+    if given_name and family_name:
+        names.add(fold(f"{given_name} {family_name}"))
+    return names - {""}
+
+
+def possible_duplicates(session: Session, principal: Principal, data: ResidentIn) -> list[ResidentRow]:
+    """Residents of the commune born the same year whose name is the same (as folded for search)."""
+    check_commune(principal, data.commune)
+    wanted = _names(data.display_name, data.given_name, data.family_name)
+    query = select(User).where(col(User.erased_at).is_(None), User.commune_insee == data.commune,
+                               User.birth_year == data.birth_year).order_by(col(User.id))
+    return [_row(session, user) for user in session.exec(query)
+            if wanted & _names(user.display_name, user.given_name, user.family_name)]
+
+
 def register_resident(session: Session, principal: Principal, data: ResidentIn, *, terms_version: str,
                       now: datetime) -> User:
     """Register a resident who is present: residence verified by the mediator, the terms of use
@@ -202,6 +229,10 @@ def register_resident(session: Session, principal: Principal, data: ResidentIn, 
     if errors:
         raise accounts.InvalidInput(errors)
     check_commune(principal, data.commune)
+    if not data.confirmed_new:
+        duplicates = possible_duplicates(session, principal, data)
+        if duplicates:
+            raise PossibleDuplicate(duplicates)
     user = accounts.create_user(session, display_name=data.display_name, commune_insee=data.commune,
                                 birth_year=data.birth_year, now=now)
     user.given_name = " ".join((data.given_name or "").split()) or None
@@ -218,7 +249,8 @@ def register_resident(session: Session, principal: Principal, data: ResidentIn, 
                  target_type="user", target_id=user.id, now=now, channel=CHANNEL,
                  after={"display_name": user.display_name, "commune_insee": user.commune_insee,
                         "birth_year": user.birth_year, "verification_level": user.verification_level,
-                        "terms_version": terms_version, "terms_read_by_mediator": True})
+                        "terms_version": terms_version, "terms_read_by_mediator": True,
+                        "confirmed_not_a_duplicate": data.confirmed_new})
     return user
 
 

@@ -87,6 +87,8 @@ def test_a_mediator_at_work(client: TestClient, session: Session, mediator: tupl
             422)
     created = client.post("/api/v1/assisted/residents", json=RESIDENT, headers=headers)
     assert created.status_code == 201, created.text
+    twin = client.post("/api/v1/assisted/residents", json=RESIDENT, headers=headers)
+    problem(twin, 409, "/problems/possible-duplicate")
     resident = created.json()
     assert resident["verification_level"] == "verified"
     assert resident["registered_at_counter"] is True

@@ -178,6 +178,19 @@ def test_a_refused_registration_keeps_what_was_typed(client: TestClient, session
     assert session.exec(select(User).where(User.registered_by_id == mediator.id)).all() == []
 
 
+def test_a_probable_duplicate_is_shown_before_registering(client: TestClient, session: Session,
+                                                         mediator: User) -> None:
+    first = register(client, session)
+    again = post(client, "/guichet/inscrire", register_form(display_name="Mamie Jeanne"))
+    page = assert_page(again, 409)
+    assert "Est-ce l’une de ces personnes ?" in page
+    assert f'href="/guichet/habitants/{first.id}"' in page
+    assert 'href="#field-confirmed_new"' in page
+    assert 'value="Mamie Jeanne"' in page
+    second = register(client, session, display_name="Mamie Jeanne", confirmed_new="yes")
+    assert second.id != first.id
+
+
 def test_verify_the_residence(client: TestClient, session: Session, mediator: User) -> None:
     resident = make_user(session, commune=LIEVIN)
     session.commit()

@@ -106,10 +106,10 @@ def test_admins_and_platform_mediators_help_everywhere(session: Session) -> None
     accounts.grant_role(session, admin, Role.admin, now=NOW)
     everywhere = make_user(session)
     accounts.grant_role(session, everywhere, Role.mediator, now=NOW)
-    for principal in (principal_of(session, admin), principal_of(session, everywhere)):
+    for n, principal in enumerate((principal_of(session, admin), principal_of(session, everywhere))):
         assert service.counter_communes(principal) is None
         assert service.is_counter_agent(principal)
-        user = register(session, principal, commune=HENIN_BEAUMONT)
+        user = register(session, principal, name=f"Personne {n}", commune=HENIN_BEAUMONT)
         assert user.commune_insee == HENIN_BEAUMONT
 
 
@@ -203,6 +203,23 @@ def test_registering_needs_the_terms_and_a_plausible_birth_year(session: Session
         register(session, mediator, birth_year=2090)
     assert set(refused.value.errors) == {"birth_year"}
     assert entries(session, "resident.registered") == []
+
+
+def test_a_probable_duplicate_must_be_confirmed(session: Session, mediator: Principal) -> None:
+    """Two accounts for one person would let them vote twice: the same name (display name, or given
+    and family names), birth year and commune is refused until the mediator confirms it is someone else."""
+    first = register(session, mediator, name="Jeanne D.", given_name="Jeanne", family_name="Dumont")
+    online = make_user(session, name="Jeanne Dumont", commune=LIEVIN, birth_year=1950)
+    with pytest.raises(service.PossibleDuplicate) as refused:
+        register(session, mediator, name="jeanne d")
+    assert [row.user.id for row in refused.value.rows] == [first.id]
+    with pytest.raises(service.PossibleDuplicate) as refused:
+        register(session, mediator, name="Mamie Jeanne", given_name="JEANNE", family_name="Dumont")
+    assert [row.user.id for row in refused.value.rows] == [first.id, online.id]
+    assert refused.value.status_code == 409
+    assert register(session, mediator, name="Jeanne D.", birth_year=1951).id  # another year: someone else
+    assert register(session, mediator, name="Jeanne D.", commune=LIEVIN, confirmed_new=True).id
+    assert len(entries(session, "resident.registered")) == 3
 
 
 def test_search_ignores_accents_and_case_and_narrows_by_year(session: Session, mediator: Principal) -> None:

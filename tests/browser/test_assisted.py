@@ -201,6 +201,18 @@ def test_the_claim_code_without_javascript(page_without_js: Page, make_mediator:
     page = page_without_js
     sign_in(page, make_mediator(), "/guichet")
     register_resident(page, "Rose M.")
+    first = page.url
+
+    # The same person registered twice would vote twice: the counter asks first.
+    page.goto("/guichet/inscrire?nom=Rose+M.&annee=1950&commune=" + LIEVIN)
+    page.get_by_role("checkbox", name=re.compile("J’ai présenté les")).check()
+    submit(page, page.get_by_role("button", name="Inscrire la personne"))
+    expect(page.get_by_role("heading", name="Est-ce l’une de ces personnes ?")).to_be_visible()
+    expect(page.locator("#error-summary")).to_contain_text("Une personne du même nom, née la même année")
+    check_accessibility(page)
+    submit(page, page.get_by_role("link", name="Rose M."))
+    expect(page).to_have_url(first)
+
     submit(page, page.get_by_role("button", name="Préparer un code à imprimer"))
     expect(page.get_by_role("button", name="Imprimer")).to_be_hidden()
     expect(page.get_by_text("la commande Imprimer de votre navigateur (Ctrl + P)")).to_be_visible()
