@@ -519,10 +519,12 @@ class Generator:
         log("counters written")
 
     def analyse(self) -> None:
-        with self.engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            connection.execute(text("ANALYZE"))
-        log("statistics updated (ANALYZE)")
+        # VACUUM too on PostgreSQL: the counters' UPDATE left a dead version of every proposal,
+        # and index-only scans need the visibility map that VACUUM sets (autovacuum would, later).
+        statement = "VACUUM ANALYZE" if self.engine.dialect.name == "postgresql" else "ANALYZE"
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(statement))
+        log(f"statistics updated ({statement})")
 
 
 def _migrate(engine: Engine) -> None:

@@ -36,8 +36,10 @@ class Proposal(SQLModel, table=True):
         CheckConstraint("estimated_cost IS NULL OR estimated_cost >= 0", name="cost_positive"),
         CheckConstraint("supports_count >= 0 AND comments_count >= 0", name="counts_positive"),
         CheckConstraint("channel IN ('online', 'assisted')", name="channel_known"),
-        Index("ix_proposal_consultation_state", "consultation_id", "state"),
-        Index("ix_proposal_consultation_supports", "consultation_id", "supports_count"),
+        # Everything a listing filters and sorts on (see proposals.service.list_proposals): the
+        # count and the page's ids come from this index alone, without reading the wide rows.
+        Index("ix_proposal_listing", "consultation_id", "state", "id", "supports_count", "comments_count",
+              "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

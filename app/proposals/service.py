@@ -280,23 +280,25 @@ def _shuffled(seed: int) -> Any:
 def list_proposals(session: Session, consultation: Consultation, *, q: str = "", commune: str | None = None,
                    state: str | None = None, sort: str = "random", seed: int = 1, limit: int = 20,
                    offset: int = 0) -> ProposalList:
-    """Public proposals of a consultation, filtered, sorted and paged in SQL (one query for the
-    page, one for the count). The random order is a hash of the id and the visitor's seed, so it
-    stays the same while they browse."""
+    """Public proposals of a consultation, filtered, sorted and paged in SQL. The random order is a
+    hash of the id and the visitor's seed, so it stays the same while they browse.
+
+    Three short queries whatever the consultation's size: the count, then the page's ids, both
+    answered from the listing index alone (ix_proposal_listing holds every column they filter and
+    sort on), then the page's rows with their authors. Joining the authors before the LIMIT would
+    make the database fetch every proposal's row (they are wide: texts and search data) to sort them."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = select(Proposal, User).join(User, col(User.id) == Proposal.author_id).where(
-        Proposal.consultation_id == consultation.id
-    )
+    conditions: list[Any] = [Proposal.consultation_id == consultation.id]
     if state in {s.value for s in PUBLIC_STATES}:
-        query = query.where(Proposal.state == state)
+        conditions.append(Proposal.state == state)
     else:
-        query = query.where(col(Proposal.state).in_(PUBLIC_STATES))
+        conditions.append(col(Proposal.state).in_(PUBLIC_STATES))
     if commune:
-        query = query.where(Proposal.commune_insee == commune)
+        conditions.append(Proposal.commune_insee == commune)
     ids = matching_ids(session, q) if q else None
     if ids is not None:
-        query = query.where(col(Proposal.id).in_(ids))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        conditions.append(col(Proposal.id).in_(ids))
+    total = session.exec(select(func.count()).select_from(Proposal).where(*conditions)).one()
     if sort == "supports":
         # A withdrawn proposal's supports no longer count: it ranks after every proposal still running.
         withdrawn_last = case((col(Proposal.state) == ProposalState.withdrawn, 1), else_=0)
@@ -307,7 +309,15 @@ def list_proposals(session: Session, consultation: Consultation, *, q: str = "",
         ordering = [col(Proposal.comments_count).desc(), col(Proposal.id)]
     else:
         ordering = [_shuffled(seed), col(Proposal.id)]
-    rows = session.exec(query.order_by(*ordering).limit(limit).offset(max(0, offset)))
+    page_ids = list(session.exec(
+        select(Proposal.id).where(*conditions).order_by(*ordering).limit(limit).offset(max(0, offset))
+    ))
+    found = {
+        proposal.id: (proposal, author) for proposal, author in session.exec(
+            select(Proposal, User).join(User, col(User.id) == Proposal.author_id).where(col(Proposal.id).in_(page_ids))
+        )
+    } if page_ids else {}
+    rows = [found[pid] for pid in page_ids if pid in found]
     return ProposalList([ProposalRow(p, display_name_of(u)) for p, u in rows], total, limit, max(0, offset))
 
 

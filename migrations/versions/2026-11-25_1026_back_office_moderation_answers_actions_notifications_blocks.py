@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = 'afe1d4c02aa0'
 down_revision: str | None = 'bf3becfd0bad'
 branch_labels: str | Sequence[str] | None = None
