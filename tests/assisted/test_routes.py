@@ -320,6 +320,7 @@ def claim(client: TestClient, **data: str) -> Any:
 
 def test_claim_the_account(client: TestClient, app: FastAPI, session: Session, smtp_server: SmtpServer) -> None:
     resident, code = claim_code(client, app, session)
+    assert 'href="/compte/reclamer"' in assert_page(client.get("/connexion"))
     page = assert_page(client.get("/compte/reclamer"))
     assert "Réclamer mon compte" in page
     response = claim(client, code=code.lower().replace("-", " "), email="jeanne@exemple.fr", password=PASSWORD)
