@@ -38,6 +38,7 @@ class Bar:
     contributions: int | None
     participants_text: str  # as shown: "12", "<5", "s"
     contributions_text: str
+    tick: str = ""  # a short label under a time series' axis (default: the label)
 
 
 def _attr(value: object) -> str:
@@ -67,7 +68,7 @@ def _frame(chart_id: str, title: str, desc: str, width: float, height: float, bo
 def bar_chart(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *, threshold: int) -> Markup:
     """Horizontal bars, two per row: participants (thick) and contributions (thin). A suppressed
     count is drawn as a dashed outline as long as the threshold, never as its true length."""
-    label_width, bar_left, bar_width, row = 300.0, 310.0, 480.0, 34.0
+    label_width, bar_left, bar_width, row = 300.0, 310.0, 440.0, 40.0
     width = bar_left + bar_width + 90
     height = max(row * len(bars), row) + 10
     top = max([b.contributions or 0 for b in bars] + [b.participants or 0 for b in bars] + [threshold])
@@ -75,11 +76,11 @@ def bar_chart(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *, thre
     body = []
     for index, bar in enumerate(bars):
         y = 5 + index * row
-        body.append(f'<text class="cr-graph__label" x="{_fmt(label_width)}" y="{_fmt(y + 17)}"'
-                    f' text-anchor="end">{_attr(_shorten(bar.label))}</text>')
+        body.append(f'<text class="cr-graph__label" x="{_fmt(label_width)}" y="{_fmt(y + 20)}"'
+                    f' text-anchor="end">{_attr(_shorten(bar.label, 30))}</text>')
         for value, text, dy, thickness, kind in (
-            (bar.participants, bar.participants_text, 3.0, 16.0, "participants"),
-            (bar.contributions, bar.contributions_text, 21.0, 8.0, "contributions"),
+            (bar.participants, bar.participants_text, 3.0, 18.0, "participants"),
+            (bar.contributions, bar.contributions_text, 23.0, 10.0, "contributions"),
         ):
             if value is None:
                 length = threshold * scale if text.startswith("<") else 0
@@ -91,7 +92,7 @@ def bar_chart(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *, thre
                 body.append(f'<rect class="cr-graph__bar cr-graph__bar--{kind}" x="{_fmt(bar_left)}"'
                             f' y="{_fmt(y + dy)}" width="{_fmt(length)}" height="{_fmt(thickness)}"/>')
             body.append(f'<text class="cr-graph__value" x="{_fmt(bar_left + length + 6)}"'
-                        f' y="{_fmt(y + dy + thickness - 2)}">{_attr(text)}</text>')
+                        f' y="{_fmt(y + dy + thickness - 1)}">{_attr(text)}</text>')
     return _frame(chart_id, title, desc, width, height, body, "bars")
 
 
@@ -99,7 +100,7 @@ def time_series(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *, th
                 tick_every: int = 7) -> Markup:
     """Columns over time: participants (wide) and contributions (narrow, in front), one date every
     `tick_every` columns under the axis."""
-    left, plot_width, plot_height, top_pad = 50.0, 860.0, 220.0, 10.0
+    left, plot_width, plot_height, top_pad = 60.0, 700.0, 300.0, 12.0
     width, height = left + plot_width + 10, top_pad + plot_height + 40
     top = max([b.contributions or 0 for b in bars] + [b.participants or 0 for b in bars] + [threshold])
     step = plot_width / max(len(bars), 1)
@@ -129,7 +130,7 @@ def time_series(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *, th
                             f' width="{_fmt(w)}" height="{_fmt(h)}"/>')
         if index % tick_every == 0:
             body.append(f'<text class="cr-graph__tick" x="{_fmt(x + step / 2)}" y="{_fmt(base + 18)}"'
-                        f' text-anchor="middle">{_attr(bar.label)}</text>')
+                        f' text-anchor="middle">{_attr(bar.tick or bar.label)}</text>')
     return _frame(chart_id, title, desc, width, height, body, "series")
 
 

@@ -112,7 +112,9 @@ def _relabel(table: Table) -> None:
 def _chart(table: Table, title: str) -> Any:
     bars = [charts.Bar(row.label, row.participants if row.participants_mark is Mark.shown else None,
                        row.contributions if row.contributions_mark is Mark.shown else None,
-                       str(row.shown_participants), str(row.shown_contributions)) for row in table.rows]
+                       str(row.shown_participants), str(row.shown_contributions),
+                       format_date(date.fromisoformat(row.key), "d MMM", locale=locale())
+                       if table.by in ("day", "week") else "") for row in table.rows]
     shown = [row for row in table.rows if row.participants_mark is Mark.shown]
     most = max(shown, key=lambda row: row.participants, default=None)
     desc = gettext("Participants (barre épaisse) et contributions (barre fine). %(count)s lignes.",
@@ -125,7 +127,7 @@ def _chart(table: Table, title: str) -> Any:
     if table.by in ("day", "week"):
         every = 7 if table.by == "day" else 4
         return charts.time_series(chart_id, title, desc, bars, threshold=table.threshold,
-                                  tick_every=max(every, len(bars) // 12 or 1))
+                                  tick_every=max(every, -(-len(bars) // 6)))
     return charts.bar_chart(chart_id, title, desc, bars, threshold=table.threshold)
 
 
