@@ -260,7 +260,8 @@ def _block_page(request: Request, session: Session, principal: Principal, user_i
     person = service.blockable(session, principal, user_id)
     return render(request, "moderation/block.html", status_code=status_code, active="backoffice", person=person,
                   person_name=display_name_of(person), blocked=person.is_blocked(now), until=until, reason=reason,
-                  errors=errors or {}, max_days=service.MAX_BLOCK_DAYS, today=now.astimezone(PARIS).date())
+                  errors=errors or {}, max_days=service.MAX_BLOCK_DAYS,
+                  example=(now.astimezone(PARIS) + timedelta(days=7)).date())
 
 
 BLOCK = QUEUE + "/personnes/{user_id}/blocage"

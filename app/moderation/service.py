@@ -370,17 +370,20 @@ def _url(proposal: Proposal | None, comment: Comment | None) -> str:
     return f"/propositions/{proposal.id}" + (f"#comment-{comment.id}" if comment is not None else "")
 
 
+# Notification titles are stored in French (the msgid with its values), whoever acted, in whatever language.
+
+
 def _hidden_title(target_type: str, proposal: Proposal | None) -> str:
     title = proposal.title if proposal is not None else ""
     if target_type == "comment":
-        return gettext("Votre commentaire sur « %(title)s » a été masqué par la modération.", title=title)
-    return gettext("Votre proposition « %(title)s » a été masquée par la modération.", title=title)
+        return N_("Votre commentaire sur « %(title)s » a été masqué par la modération.") % {"title": title}
+    return N_("Votre proposition « %(title)s » a été masquée par la modération.") % {"title": title}
 
 
 def _restored_title(target_type: str, proposal: Proposal) -> str:
     if target_type == "comment":
-        return gettext("Votre commentaire sur « %(title)s » est de nouveau visible.", title=proposal.title)
-    return gettext("Votre proposition « %(title)s » est de nouveau visible.", title=proposal.title)
+        return N_("Votre commentaire sur « %(title)s » est de nouveau visible.") % {"title": proposal.title}
+    return N_("Votre proposition « %(title)s » est de nouveau visible.") % {"title": proposal.title}
 
 
 def _count_comment(session: Session, proposal_id: int, delta: int) -> None:
@@ -572,7 +575,7 @@ def approve(session: Session, principal: Principal, target_type: str, target_id:
                  after={"state": proposal.state, "reports_resolved": resolved})
     notifications.notify(session, [proposal.author_id], kind=NotificationKind.content_restored,
                          target_type="proposal", target_id=found.target_id,
-                         title=gettext("Votre proposition « %(title)s » est publiée.", title=proposal.title),
+                         title=N_("Votre proposition « %(title)s » est publiée.") % {"title": proposal.title},
                          url=_url(proposal, None), now=now, exclude=principal.id)
     session.flush()
     return found
