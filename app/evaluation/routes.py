@@ -299,7 +299,13 @@ def dashboard(request: Request, page: str, session: SessionDep, now: NowDep, pri
     filters, errors = parse_filters(axe, consultation, depuis, jusqu_au, epci)
     filters = _start(session, principal, filters)
     title, lead, bys = PAGES[page]
-    found = stats.tables(session, filters, bys, now=now, threshold=threshold_of(request))
+    note = None
+    try:
+        found = stats.tables(session, filters, bys, now=now, threshold=threshold_of(request))
+    except stats.PeriodTooLong:  # years of days: the weeks alone, and a word on how to see days
+        bys = tuple(by for by in bys if by != "day")
+        found = stats.tables(session, filters, bys, now=now, threshold=threshold_of(request))
+        note = gettext("La période dépasse trois ans : choisissez des dates pour voir le détail par jour.")
     context = _context(request, session, principal, filters, errors, page)
     sections = []
     for by in bys:
@@ -313,4 +319,4 @@ def dashboard(request: Request, page: str, session: SessionDep, now: NowDep, pri
             "csv": "/evaluation/donnees.csv?" + urlencode(filters.query(par=SLUG_OF[by])),
         })
     return render(request, "evaluation/page.html", active="backoffice", title=gettext(title), lead=gettext(lead),
-                  sections=sections, found=found, **context, status_code=400 if errors else 200)
+                  sections=sections, found=found, note=note, **context, status_code=400 if errors else 200)

@@ -65,6 +65,11 @@ class InvalidFilters(Forbidden):
     message = N_("Ces filtres ne sont pas valables.")
 
 
+class PeriodTooLong(InvalidFilters):
+    code = "period-too-long"
+    message = N_("La période est trop longue pour un tableau par jour : choisissez les semaines.")
+
+
 class FiguresForbidden(Forbidden):
     code = "figures-forbidden"
     message = N_("Seuls les évaluateurs, les modérateurs de cet axe ou de cette consultation et les administrateurs "
@@ -412,7 +417,7 @@ def tables(session: Session, filters: Filters, bys: Sequence[str], *, now: datet
     counts = {by: _counts(session, keyed, by) for by in wanted}
     first, last = _period(filters, counts)
     if "day" in wanted and first and last and (last - first).days > MAX_DAYS:
-        raise InvalidFilters(gettext("La période est trop longue pour un tableau par jour : choisissez les semaines."))
+        raise PeriodTooLong()
     raw: dict[str, list[Row]] = {}
     for by in wanted:
         found = counts[by]

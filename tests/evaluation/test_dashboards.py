@@ -222,3 +222,32 @@ def test_the_subtraction_attack_fails_on_what_the_api_publishes(session: Session
             if not isinstance(total, int) or not hidden:
                 continue
             assert len(hidden) >= 2, (column, members, total)
+
+
+def test_api_filters_by_period_epci_and_axis_slug(session: Session, client: TestClient, world: World) -> None:
+    headers = bearer(session, staff(session))
+    days = client.get("/api/v1/stats/participation?by=day&since=2027-02-26&until=2027-02-28",
+                      headers=headers).json()
+    assert [item["key"] for item in days["items"]] == ["2027-02-26", "2027-02-27", "2027-02-28"]
+    lens_lievin = client.get("/api/v1/stats/participation?by=commune&epci=246200364", headers=headers).json()
+    assert {item["key"] for item in lens_lievin["items"]} == {
+        c.insee_code for c in session.exec(select(Commune).where(Commune.epci_siren == "246200364"))}
+    by_slug = client.get(f"/api/v1/stats/participation?by=consultation&axis={world.axis1.slug}",
+                         headers=headers).json()
+    by_number = client.get("/api/v1/stats/participation?by=consultation&axis=1", headers=headers).json()
+    assert by_slug == by_number
+    assert {item["key"] for item in by_number["items"]} == {
+        str(world.consultations["a"].id), str(world.consultations["b"].id)}
+    assert client.get("/api/v1/stats/participation?by=nothing", headers=headers).status_code == 422
+    assert client.get("/api/v1/stats/participation?by=day&since=2027-03-02&until=2027-03-01",
+                      headers=headers).status_code == 422
+    assert client.get("/api/v1/stats/participation?by=axis&axis=99", headers=headers).status_code == 404
+
+
+def test_years_of_days_fall_back_to_weeks(session: Session, app: FastAPI, client: TestClient, world: World) -> None:
+    sign_in(client, app, staff(session))
+    page = client.get("/evaluation/dans-le-temps?depuis=2020-01-01&jusqu_au=2027-03-01")
+    assert page.status_code == 200
+    assert "Par semaine : participants et contributions" in page.text
+    assert "Par jour : participants et contributions" not in page.text
+    assert "choisissez des dates pour voir le détail par jour" in page.text
