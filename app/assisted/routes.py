@@ -317,6 +317,8 @@ def _ballot_page(request: Request, session: Session, row: service.ResidentRow, r
 def ballot_page(request: Request, user_id: int, slug: str, session: SessionDep, now: NowDep,
                 principal: CurrentPrincipal) -> HTMLResponse:
     row, resident, consultation = _resident_consultation(session, principal, user_id, slug)
+    if consultation.voting_method not in (VotingMethod.majority_judgment, VotingMethod.budget):
+        raise ballots.WrongMethod()
     return _ballot_page(request, session, row, resident, consultation, now)
 
 
@@ -324,6 +326,8 @@ def ballot_page(request: Request, user_id: int, slug: str, session: SessionDep, 
 def cast_ballot(request: Request, user_id: int, slug: str, session: SessionDep, now: NowDep,
                 principal: CurrentPrincipal, limiter: RateLimiterDep, form: FormDataDep) -> Response:
     row, resident, consultation = _resident_consultation(session, principal, user_id, slug)
+    if consultation.voting_method not in (VotingMethod.majority_judgment, VotingMethod.budget):
+        raise ballots.WrongMethod()
     admitted = {p.id for p in ballots.admitted_proposals(session, consultation)}
     given: dict[int, str] = {}
     for name, value in form.multi_items():
@@ -336,8 +340,7 @@ def cast_ballot(request: Request, user_id: int, slug: str, session: SessionDep, 
         limit_writes(limiter, principal, "vote")
         service.record_ballot(session, principal, user_id, consultation, grades=None if is_budget else given,
                               proposal_ids=selected if is_budget else None, now=now)
-    except (ballots.InvalidBallot, ballots.OverBudget, ballots.VotingClosed, ballots.NotEligible,
-            ballots.WrongMethod) as error:
+    except (ballots.InvalidBallot, ballots.OverBudget, ballots.VotingClosed, ballots.NotEligible) as error:
         session.rollback()
         return _ballot_page(request, session, row, resident, consultation, now, given=given, selected=selected,
                             error=_(error.message), status_code=error.status_code)

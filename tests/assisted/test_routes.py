@@ -274,6 +274,10 @@ def test_record_a_ballot(client: TestClient, session: Session, mediator: User) -
     [entry] = audit_of(session, "ballot.cast")
     assert (entry.actor_id, entry.channel) == (mediator.id, "assisted")
     assert "Cette personne a déjà voté" in assert_page(client.get(url))
+    supports_only = make_consultation(session, phase="voting")
+    session.commit()
+    assert_page(client.get(f"/guichet/habitants/{resident.id}/voter/{supports_only.slug}"), 409)
+    assert_page(client.get(f"/guichet/habitants/{resident.id}/soutenir/{consultation.slug}"), 409)
 
 
 def test_print_a_claim_code(client: TestClient, session: Session, mediator: User) -> None:
