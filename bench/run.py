@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import secrets
 import shutil
 import signal
@@ -31,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -147,6 +147,14 @@ def proposal_ids(engine: Engine, consultation_id: int, limit: int | None = None)
         if limit:
             query = query.limit(limit)
         return list(session.execute(query).scalars())
+
+
+def most_supported(engine: Engine, consultation_id: int, count: int) -> list[int]:
+    with Session(engine) as session:
+        return list(session.execute(
+            select(Proposal.id).where(Proposal.consultation_id == consultation_id, Proposal.state == "published")
+            .order_by(Proposal.supports_count.desc(), Proposal.id).limit(count)
+        ).scalars())
 
 
 # --- servers
@@ -355,7 +363,6 @@ def time_results(database_url: str, consultation_id: int, runs: int) -> Row:
 def export_ballots(database_url: str, consultation_id: int, out: Path) -> dict[str, Any]:
     """`carreau export` of one consultation's ballots as CSV in a child process: rows, seconds, peak RSS."""
     started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     completed = subprocess.run(
         [sys.executable, "-c",
          "import resource, sys\nfrom app.cli import main\nsys.argv = ['carreau', *sys.argv[1:]]\n"
@@ -367,13 +374,100 @@ def export_ballots(database_url: str, consultation_id: int, out: Path) -> dict[s
         timeout=1800,
     )
     elapsed = time.perf_counter() - started
-    del before
     if completed.returncode != 0:
         raise RuntimeError(f"export failed: {completed.stderr[-2000:]}")
     peak = int(re.search(r"PEAK_RSS_KB (\d+)", completed.stderr).group(1))  # type: ignore[union-attr]
     with out.open("rb") as handle:
         rows = sum(1 for _ in handle) - 1
     return {"rows": rows, "seconds": elapsed, "peak_rss_mb": peak / 1024}
+
+
+def exact_votes(database_url: str, bases: list[str], tokens: list[str], proposals: list[int], *, votes: int,
+                concurrency: int, offset: int) -> dict[str, Any]:
+    """Send `votes` distinct supports (voter k mod T → proposal (k div T) mod P, for k from `offset`)
+    with `concurrency` clients at once, each vote to every server in `bases` at the same moment,
+    keep every acknowledged (voter, proposal) pair, then compare with the database: every
+    acknowledged vote stored, nothing stored that was not acknowledged, nothing twice."""
+    import asyncio
+
+    import httpx2
+
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        token_users = dict(session.execute(
+            select(AccessToken.token_hash, AccessToken.user_id).where(AccessToken.name == "bench")
+        ).all())
+    voter_of = {token: token_users[digest(token)] for token in tokens}
+    acknowledged: set[tuple[int, int]] = set()
+    failures = 0
+    started = time.perf_counter()
+
+    statuses: Counter[str] = Counter()
+
+    async def send(client: httpx2.AsyncClient, base: str, token: str, proposal: int) -> bool:
+        response = await client.put(f"{base}/api/v1/proposals/{proposal}/support",
+                                    headers={"Authorization": f"Bearer {token}"})
+        statuses[str(response.status_code)] += 1
+        return response.status_code == 200 and response.json().get("supported") is True
+
+    async def worker(queue: "asyncio.Queue[int]") -> None:
+        nonlocal failures
+        async with httpx2.AsyncClient(timeout=30) as client:
+            while True:
+                try:
+                    k = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                token = tokens[k % len(tokens)]
+                proposal = proposals[(k // len(tokens)) % len(proposals)]
+                answers = await asyncio.gather(*(send(client, base, token, proposal) for base in bases),
+                                               return_exceptions=True)
+                if any(answer is True for answer in answers):
+                    acknowledged.add((voter_of[token], proposal))
+                failures += sum(1 for answer in answers if answer is not True)
+
+    async def run() -> None:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for k in range(offset, offset + votes):
+            queue.put_nowait(k)
+        await asyncio.gather(*(worker(queue) for _ in range(concurrency)))
+
+    asyncio.run(run())
+    elapsed = time.perf_counter() - started
+    voter_ids = sorted(set(voter_of.values()))
+    with Session(engine) as session:
+        stored_rows = session.execute(
+            select(SupportVote.voter_id, SupportVote.proposal_id)
+            .where(SupportVote.voter_id.in_(voter_ids), SupportVote.proposal_id.in_(proposals))
+        ).all()
+    engine.dispose()
+    asked = {(voter_of[tokens[k % len(tokens)]], proposals[(k // len(tokens)) % len(proposals)])
+             for k in range(offset, offset + votes)}
+    stored = [pair for pair in map(tuple, stored_rows) if pair in asked]
+    return {"votes_asked": votes, "servers": len(bases), "acknowledged": len(acknowledged), "stored": len(stored),
+            "doubled": len(stored) - len(set(stored)), "lost": len(acknowledged - set(stored)),
+            "unacknowledged_but_stored": len(set(stored) - acknowledged), "failed_requests": failures,
+            "statuses": dict(statuses),
+            "seconds": round(elapsed, 1)}
+
+
+def two_servers(database_url: str, tokens: list[str], proposals: list[int], *, port: int, workers: int,
+                votes: int, concurrency: int) -> Row:
+    """Scale-out experiment: two separate Carreau processes (different ports, as two machines behind
+    a proxy would be) on one database; every vote is sent to both at the same moment, so each
+    races its twin on the other process. The database must hold each acknowledged vote once."""
+    env = {"CARREAU_DATABASE_URL": database_url}
+    with server("app.main:create_app", port=port, workers=workers, env=env, factory=True), \
+            server("app.main:create_app", port=port + 10, workers=workers, env=env, factory=True):
+        result = exact_votes(database_url, [f"http://{HOST}:{port}", f"http://{HOST}:{port + 10}"], tokens,
+                             proposals, votes=votes, concurrency=concurrency, offset=90_000_000)
+    exact = result["lost"] == 0 and result["doubled"] == 0 and result["unacknowledged_but_stored"] == 0
+    log(f"two servers: {result}")
+    return Row("two Carreau processes, same votes sent to both at once", errors=result["failed_requests"],
+               note=f"{result['acknowledged']:,} votes acknowledged, {result['stored']:,} stored, "
+                    f"{result['lost']} lost, {result['doubled']} doubled"
+                    + (" — exact" if exact else " — MISMATCH"),
+               runs=[result])
 
 
 # --- the whole run
@@ -389,7 +483,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--port", type=int, default=8731)
     parser.add_argument("--voters", type=int, default=5000)
-    parser.add_argument("--skip", action="append", default=[], choices=["export", "pgbench", "results"])
+    parser.add_argument("--exact-votes", type=int, default=3000,
+                        help="votes sent by the exactness checks (every answer recorded)")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["export", "pgbench", "results", "two-servers"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
@@ -401,10 +498,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("No benchmark data here: run `python -m bench.generate` first.")
     log("preparing voters and tokens")
     tokens = prepare_voters(engine, args.voters)
-    before = voter_votes(engine, ids)
     support_targets = proposal_ids(engine, ids["bench-soutiens"])
     judgment_vote = proposal_ids(engine, ids["bench-jugement-vote"])
     pages = [f"/propositions/{pid}" for pid in support_targets[:: max(1, len(support_targets) // 2000)]]
+    popular = [f"/propositions/{pid}" for pid in most_supported(engine, ids["bench-soutiens"], 50)]
     searches = [f"/consultations/bench-soutiens?q={urllib.request.quote(word)}" for word in SEARCH_WORDS]
     wrk_args = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
     env = {"CARREAU_DATABASE_URL": database_url, "CARREAU_BASE_URL": f"http://{HOST}:{args.port}"}
@@ -421,7 +518,9 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(measure("consultation page (by supports)", base, by_supports, **wrk_args))
         mille = [script_get(["/consultations/bench-mille"], threads=args.threads)] * runs
         rows.append(measure("consultation page (random order, 1,000 proposals)", base, mille, **wrk_args))
-        rows.append(measure("proposal page with its comments", base,
+        rows.append(measure("proposal page with its comments (the 50 most supported)", base,
+                            [script_get(popular, threads=args.threads)] * runs, **wrk_args))
+        rows.append(measure(f"proposal pages, {len(pages):,} different ones (mostly rendered afresh)", base,
                             [script_get(pages, threads=args.threads)] * runs, **wrk_args))
         rows.append(measure("full-text search (consultation page, q=…)", base,
                             [script_get(searches, threads=args.threads)] * runs, **wrk_args))
@@ -431,24 +530,28 @@ def main(argv: list[str] | None = None) -> None:
         ballot_scripts = [script_ballots(tokens, ids["bench-jugement-vote"], judgment_vote, threads=args.threads,
                                          offset=run * 10_000_000) for run in range(runs)]
         rows.append(measure("PUT …/ballot (majority judgment, 10 grades)", base, ballot_scripts, **wrk_args))
+        single = exact_votes(database_url, [base], tokens, support_targets, votes=args.exact_votes,
+                             concurrency=args.connections, offset=80_000_000)
+        log(f"exactness, one server: {single}")
         results_url = f"/api/v1/consultations/{ids['bench-jugement']}/results"
         rows.append(measure("GET …/results (1,000,000 grades)", base,
                             [script_get([results_url], threads=args.threads)] * runs, **wrk_args))
     after = voter_votes(engine, ids)
     support_row = next(row for row in rows if row.name.startswith("PUT …/support"))
     ballot_row = next(row for row in rows if row.name.startswith("PUT …/ballot"))
-    acknowledged_supports = sum(run["requests"] - run["errors"] for run in support_row.runs)
-    new_supports = after["supports"] - before["supports"]
-    support_row.note = (f"{acknowledged_supports:,} acknowledged, {new_supports:,} new rows in the database; "
-                        f"counters {'agree' if after['supports_counter'] == after['support_rows'] else 'DISAGREE'}")
+    wrk_supports = sum(run["requests"] for run in support_row.runs)
+    support_row.note = (f"{wrk_supports:,} answered under wrk; exactness check: {single['acknowledged']:,} "
+                        f"acknowledged, {single['stored']:,} stored, {single['lost']} lost, "
+                        f"{single['doubled']} doubled")
     ballot_requests = sum(run["requests"] - run["errors"] for run in ballot_row.runs)
-    ballot_row.note = (f"{ballot_requests:,} acknowledged from {len(tokens):,} voters; "
-                       f"{after['ballots']:,} ballots with {after['grades']:,} grades in the database")
+    ballot_row.note = (f"{ballot_requests:,} answered from {len(tokens):,} voters; {after['ballots']:,} ballots "
+                       f"with {after['grades']:,} grades in the database")
     checks = {
-        "supports_exact": new_supports == acknowledged_supports and support_row.errors == 0,
+        "supports_exact": single["lost"] == 0 and single["doubled"] == 0
+        and single["unacknowledged_but_stored"] == 0 and single["failed_requests"] == 0,
         "support_counters_agree": after["supports_counter"] == after["support_rows"],
-        "ballots_exact": after["ballots"] == min(len(tokens), before["ballots"] + ballot_requests)
-        and after["grades"] == after["ballots"] * len(judgment_vote),
+        "ballots_whole": after["grades"] == after["ballots"] * len(judgment_vote)
+        and after["ballots"] <= len(tokens) and ballot_row.errors == 0,
     }
     log(f"checks: {checks}")
     os.environ["BENCH_BASELINE_BYTES"] = str(page_size)
@@ -468,6 +571,11 @@ def main(argv: list[str] | None = None) -> None:
             row.baseline, row.ratio = pg.name, round((row.requests_per_second or 0) / (pg.requests_per_second or 1), 3)
     if "results" not in args.skip:
         rows.append(time_results(database_url, ids["bench-jugement"], runs))
+    if "two-servers" not in args.skip:
+        pair = two_servers(database_url, tokens, support_targets, port=args.port + 2, workers=args.workers,
+                           votes=args.exact_votes, concurrency=args.connections)
+        rows.append(pair)
+        checks["two_servers_exact"] = pair.note.endswith("exact")
     export: dict[str, Any] = {}
     if "export" not in args.skip:
         with tempfile.TemporaryDirectory() as folder:

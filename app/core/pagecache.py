@@ -11,10 +11,13 @@ application. It never stores, and never serves, anything personal:
   (a page with a form holds a per-browser token: see app.core.csrf, which marks the request);
 - the key is the path, the query string, the language and whether htmx asked for a fragment.
 
-So the price is staleness, bounded by the lifetime: an anonymous visitor may see a count or a page
-up to that many seconds old (a hidden proposal disappears for them at most that late). Each worker
-has its own cache, bounded in entries; nothing is shared between processes."""
+So the price is staleness, bounded by the lifetime (plus the time one render takes): an anonymous
+visitor may see a count or a page up to that many seconds old (a hidden proposal disappears for them
+at most that late). One request at a time renders a given page: the others arriving meanwhile wait
+for it (or get the expired copy while it is being renewed) instead of all rendering it at once.
+Each worker has its own cache, bounded in entries; nothing is shared between processes."""
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -47,6 +50,7 @@ class PageCacheMiddleware:
         self.max_body = max_body
         self.clock = clock
         self.entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+        self.rendering: dict[tuple[Any, ...], asyncio.Event] = {}
 
     def _key(self, scope: Any) -> tuple[Any, ...] | None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or self.seconds <= 0:
@@ -72,14 +76,24 @@ class PageCacheMiddleware:
         if key is None:
             await self.app(scope, receive, send)
             return
-        now = self.clock()
         entry = self.entries.get(key)
-        if entry is not None and entry.expires > now:
+        if entry is None and key in self.rendering:
+            await self.rendering[key].wait()  # someone is rendering this very page: take theirs
+            entry = self.entries.get(key)
+        if entry is not None and (entry.expires > self.clock() or key in self.rendering):
+            # Fresh, or being renewed by another request right now: the copy we have will do.
             await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
             await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
             return
-        if entry is not None:
-            del self.entries[key]
+        done = self.rendering[key] = asyncio.Event()
+        try:
+            await self._render(key, scope, receive, send)
+        finally:
+            if self.rendering.get(key) is done:
+                del self.rendering[key]
+            done.set()
+
+    async def _render(self, key: tuple[Any, ...], scope: Any, receive: Any, send: Any) -> None:
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
         storable = True
@@ -100,7 +114,10 @@ class PageCacheMiddleware:
 
         await self.app(scope, receive, capture)
         if storable and started and not scope.get(CSRF_RENDERED) and scope["method"] == "GET":
-            self.entries[key] = _Entry(now + self.seconds, started["status"], list(started["headers"]),
+            self.entries[key] = _Entry(self.clock() + self.seconds, started["status"], list(started["headers"]),
                                        b"".join(chunks))
+            self.entries.move_to_end(key)
             if len(self.entries) > self.max_entries:
                 self.entries.popitem(last=False)
+        else:
+            self.entries.pop(key, None)  # no longer shareable (e.g. now an error): drop the old copy

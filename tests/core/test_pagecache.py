@@ -118,3 +118,37 @@ def test_htmx_fragments_and_whole_pages_are_kept_apart(cached_app: FastAPI, sess
         assert "<html" in whole
         assert "<html" not in fragment
         assert "<html" in _page(client, path)
+
+
+def test_one_render_at_a_time_per_page() -> None:
+    """Visitors arriving while a page renders wait for it instead of rendering it again."""
+    import asyncio
+
+    renders = 0
+
+    async def page(scope: object, receive: object, send) -> None:  # type: ignore[no-untyped-def]
+        nonlocal renders
+        renders += 1
+        await asyncio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/html; charset=utf-8")]})
+        await send({"type": "http.response.body", "body": b"<p>page</p>"})
+
+    middleware = PageCacheMiddleware(page, seconds=5, session_cookie="carreau_session", default_locale="fr")
+
+    async def visit() -> bytes:
+        body = b""
+
+        async def send(message: dict) -> None:  # type: ignore[type-arg]
+            nonlocal body
+            body += message.get("body", b"")
+
+        scope = {"type": "http", "method": "GET", "path": "/axes/x", "query_string": b"", "headers": []}
+        await middleware(scope, None, send)
+        return body
+
+    async def crowd() -> list[bytes]:
+        return await asyncio.gather(*(visit() for _ in range(20)))
+
+    assert asyncio.run(crowd()) == [b"<p>page</p>"] * 20
+    assert renders == 1
