@@ -319,10 +319,33 @@ def queue(session: Session, principal: Principal, *, kind: str | None = None, co
     if kind in (None, "pending"):
         pending_rows = list(session.exec(
             pending.order_by(col(Proposal.created_at), col(Proposal.id)).limit(wanted)))
+    loaded = _preload(session, [key for key, _since in reported_rows], pending_rows)  # held while items are built
     items = _reported_items(session, reported_rows) + [_pending_item(session, p) for p in pending_rows]
     items.sort(key=lambda item: (item.since, item.kind, item.target_type, item.target_id))
+    del loaded
     total = {"reported": reported_count, "pending": pending_count}.get(kind or "", reported_count + pending_count)
     return Queue(items[offset:offset + limit], reported_count, pending_count, total, limit, offset)
+
+
+def _preload(session: Session, keys: list[str], pending: list[Proposal]) -> list[Any]:
+    """Load a page's comments, proposals, consultations and authors in four queries: the items are
+    then built from the session's identity map (session.get asks the database nothing more) as
+    long as the caller holds the objects returned (the identity map only keeps weak references)."""
+    comment_ids = [int(key.partition(":")[2]) for key in keys if key.startswith("comment:")]
+    comments = list(session.exec(select(Comment).where(col(Comment.id).in_(comment_ids)))) if comment_ids else []
+    proposal_ids = {int(key.partition(":")[2]) for key in keys if key.startswith("proposal:")}
+    proposal_ids |= {c.proposal_id for c in comments}
+    loaded = list(session.exec(select(Proposal).where(col(Proposal.id).in_(sorted(proposal_ids))))) \
+        if proposal_ids else []
+    every = loaded + pending
+    consultation_ids = sorted({p.consultation_id for p in every})
+    held: list[Any] = [*comments, *every]
+    if consultation_ids:
+        held += session.exec(select(Consultation).where(col(Consultation.id).in_(consultation_ids))).all()
+    author_ids = sorted({p.author_id for p in every} | {c.author_id for c in comments})
+    if author_ids:
+        held += session.exec(select(User).where(col(User.id).in_(author_ids))).all()
+    return held
 
 
 def _author(session: Session, user_id: int) -> tuple[User | None, str]:

@@ -395,3 +395,23 @@ def test_hide_restore_approve_through_the_api(session: Session, api: TestClient)
     assert [r["item"] for r in bulk.json()["refused"]] == [f"proposal:{outside.id}"]
     assert [e.actor_id for e in audit.entries_for(session, target_type="proposal", target_id=proposal.id)] == [
         moderator_user.id, moderator_user.id]
+
+
+def test_a_page_of_the_queue_takes_a_few_queries_whatever_its_length(session: Session, engine: object) -> None:
+    from tests.support import statements
+
+    consultation = make_consultation(session, is_premoderated=True)
+    for _ in range(12):
+        proposal = make_proposal(session, consultation, make_user(session))
+        report(session, proposal)
+        report(session, comment_on(session, proposal))
+        make_proposal(session, consultation, make_user(session), state="pending")
+    moderator_id = staff(session).id
+    session.commit()
+    session.expunge_all()  # nothing in the identity map: every row comes from the queries counted
+    moderator = principal_of(session, session.get(User, moderator_id))  # type: ignore[arg-type]
+    with statements(engine) as seen:  # type: ignore[arg-type]
+        found = service.queue(session, moderator, limit=36)
+        assert len(found.items) == 36
+        assert {item.author_name for item in found.items}
+    assert len(seen) <= 10, seen
