@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install install-dev lint messages vendor migrate clean
+.PHONY: run test install install-dev lint messages vendor migrate clean bench bench-small
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,26 @@ test: install-dev
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 lint: install-dev
-	$(BIN)/ruff check app migrations tests
+	$(BIN)/ruff check app migrations tests bench
 	$(BIN)/lint-imports
+
+# The benchmark (bench/, BENCHMARKS.md): a basin-sized data set on PostgreSQL, then wrk against it.
+# Needs wrk (apt-get install -y wrk) and pgbench; every load targets 127.0.0.1 and is bounded in time.
+BENCH_DB ?= carreau_bench
+BENCH_PG ?= postgresql://postgres@127.0.0.1:5432
+bench: install-dev
+	psql "$(BENCH_PG)/postgres" -qc "DROP DATABASE IF EXISTS $(BENCH_DB) WITH (FORCE)" -c "CREATE DATABASE $(BENCH_DB)"
+	$(BIN)/python -m bench.generate --database-url $(BENCH_PG)/$(BENCH_DB) --scale full
+	$(BIN)/python -m bench.run --database-url $(BENCH_PG)/$(BENCH_DB) --out bench/results/postgresql.json
+	rm -f var/bench.db && $(BIN)/python -m bench.generate --database-url sqlite:///var/bench.db --scale full
+	$(BIN)/python -m bench.run --database-url sqlite:///var/bench.db --out bench/results/sqlite.json
+
+# The same on a small data set and short runs, on SQLite: a smoke test of the harness (under two minutes).
+bench-small: install-dev
+	mkdir -p var && rm -f var/bench-small.db
+	$(BIN)/python -m bench.generate --database-url sqlite:///var/bench-small.db --scale small
+	$(BIN)/python -m bench.run --database-url sqlite:///var/bench-small.db --duration 2 --runs 1 --voters 500 \
+		--exact-votes 300 --out bench/results/small.json
 
 # Extract the French message ids and update the English catalogue.
 messages: install-dev

@@ -293,8 +293,8 @@ class Generator:
                     state = "published"
                     if plan.phase in ("results", "follow_up", "closed") and plan.method == "support":
                         state = "accepted" if roll < 0.15 else "rejected" if roll < 0.25 else "published"
-                    elif roll < 0.01:
-                        state = "withdrawn"
+                    elif roll < 0.01 and plan.method == "support":
+                        state = "withdrawn"  # (a ballot grades every proposal: none withdrawn there)
                     states[pid] = state
                     cost = self.random.randrange(5_000, 300_000, 1_000) if plan.method == "budget" else None
                     answer = "Réponse officielle de la collectivité." if state in ("accepted", "rejected") else None
