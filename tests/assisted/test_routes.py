@@ -239,7 +239,7 @@ def test_record_a_support(client: TestClient, session: Session, mediator: User) 
     assert response.status_code == 303
     after = assert_page(client.get(response.headers["location"]))
     assert "Le soutien est enregistré. Il lui reste 0 soutien." in after
-    assert "Elle soutient cette proposition" in after
+    assert "Cette personne la soutient" in after
     vote = session.exec(select(SupportVote).where(SupportVote.voter_id == resident.id)).one()
     assert (vote.proposal_id, vote.channel) == (first.id, "assisted")
     [entry] = audit_of(session, "support.added")

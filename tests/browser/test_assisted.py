@@ -105,7 +105,7 @@ def test_a_mediator_records_an_assisted_support(page: Page, make_mediator: Calla
     register_resident(page, "Jeanne D.")
     resident_page = page.url
 
-    participate = page.get_by_role("region", name="Participer pour elle")
+    participate = page.get_by_role("region", name="Participer pour cette personne")
     submit(page, participate.locator(f'a[href$="/soutenir/{consultation.slug}"]'))
     expect(page.get_by_role("heading", level=1)).to_have_text("Enregistrer un soutien")
     expect(page.get_by_text("Il lui reste 2 soutiens dans cette consultation.")).to_be_visible()
@@ -113,7 +113,7 @@ def test_a_mediator_records_an_assisted_support(page: Page, make_mediator: Calla
     submit(page, page.get_by_role("button", name=f"Enregistrer son soutien : {SUPPORTED}"))
     expect(flash(page)).to_contain_text("Le soutien est enregistré. Il lui reste 1 soutien.")
     item = page.locator("li.cr-result", has_text=SUPPORTED)
-    expect(item).to_contain_text("Elle soutient cette proposition")
+    expect(item).to_contain_text("Cette personne la soutient")
     expect(item.get_by_role("button", name=f"Retirer son soutien : {SUPPORTED}")).to_be_visible()
     check_accessibility(page)
 
