@@ -362,9 +362,10 @@ def _account_page(request: Request, session: Session, principal: Principal, stor
     current_key = current_session_key(request)
     open_sessions = [(key == current_key, stored) for key, stored in store.list_for_user(user.id)]
     commune = territory.get_commune(session, user.commune_insee) if user.commune_insee else None
+    blocked = user.is_blocked(request.app.state.clock())  # by a moderator: says until when and why
     return render(request, "accounts/account.html", status_code=status_code, user=user, principal=principal,
                   commune=commune, sessions=open_sessions, tokens=service.list_access_tokens(session, user),
-                  new_token=new_token, errors=errors or {}, values=values or {})
+                  new_token=new_token, errors=errors or {}, values=values or {}, blocked=blocked)
 
 
 @router.get("/compte", response_class=HTMLResponse, name="accounts:account")

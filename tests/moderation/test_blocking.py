@@ -103,7 +103,9 @@ def test_sign_in_account_export_and_erasure_still_work(session: Session, client:
     signed_in = client.post("/connexion", data={"email": "bloque@example.fr", "password": PASSWORD,
                                                 "csrf_token": token.group(1)}, follow_redirects=False)
     assert signed_in.status_code == 303, signed_in.text[:300]
-    assert_page(client.get("/compte"))
+    account = assert_page(client.get("/compte"))
+    assert "suspendu votre participation jusqu’au 14 mars 2027 inclus" in account
+    assert "Raison : Insultes." in account
     export = client.get("/compte/donnees.json")
     assert export.status_code == 200
     assert "bloque@example.fr" in export.text
