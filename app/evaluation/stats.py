@@ -406,20 +406,24 @@ EXACT_PARTICIPANTS = {"epci", "commune", "age_bracket"}  # partitions of the peo
 
 
 def tables(session: Session, filters: Filters, bys: Sequence[str], *, now: datetime, threshold: int) -> Tables:
-    """The protected tables `bys` (a table and its parent, e.g. communes and EPCIs, are protected
-    together). One GROUP BY query per table and one for the totals."""
+    """The protected tables `bys`. Every table is computed and protected whatever is asked (a table
+    with its parent, e.g. communes within EPCIs), so that a figure is suppressed alike on every
+    page, file and API answer, and the totals too when any table needs them hidden. One GROUP BY
+    query per table, one for the totals, a few for the rows' names."""
     for by in bys:
         if by not in BREAKDOWNS:
             raise InvalidFilters(gettext("Regroupement inconnu : %(by)s.", by=by))
     keyed = _enriched(session, filters, now)
     total = _totals(session, keyed)
     wanted = list(dict.fromkeys(bys))
-    counts = {by: _counts(session, keyed, by) for by in wanted}
+    counts = {by: _counts(session, keyed, by) for by in BREAKDOWNS}
     first, last = _period(filters, counts)
-    if "day" in wanted and first and last and (last - first).days > MAX_DAYS:
+    too_long = first is not None and last is not None and (last - first).days > MAX_DAYS
+    if "day" in wanted and too_long:
         raise PeriodTooLong()
+    computed = [by for by in BREAKDOWNS if not (by == "day" and too_long)]
     raw: dict[str, list[Row]] = {}
-    for by in wanted:
+    for by in computed:
         found = counts[by]
         labels = _labels(session, by, filters, set(found), now, first, last)
         known = {key for key, _label, _parent in labels}
@@ -427,16 +431,15 @@ def tables(session: Session, filters: Filters, bys: Sequence[str], *, now: datet
         # A count under a key with no row (should not happen) is shown rather than lost.
         rows += [Row(key, key, *value) for key, value in found.items() if key not in known]
         raw[by] = rows
-    result = Tables(threshold=threshold)
     hidden_total = False
     done: set[str] = set()
-    for by in wanted:
+    for by in computed:
         if by in done:
             continue
         parent_by = PARENT_OF.get(by)
         child_by = next((child for child, parent in PARENT_OF.items() if parent == by and child in raw), None)
         if parent_by in raw:
-            pair = (parent_by, by)
+            pair: tuple[str, ...] = (parent_by, by)
         elif child_by is not None:
             pair = (by, child_by)
         else:
@@ -450,16 +453,16 @@ def tables(session: Session, filters: Filters, bys: Sequence[str], *, now: datet
             nonzero = {("week", _monday(d).isoformat()) for d in ends}
         hidden_total |= _protect(raw, pair, total, threshold, nonzero=nonzero)
         done.update(pair)
-    marks_total = hidden_total
-    shown_total = (privacy.SECRET_LABEL, privacy.SECRET_LABEL) if marks_total else (
+    shown_total = (privacy.SECRET_LABEL, privacy.SECRET_LABEL) if hidden_total else (
         _shown_total(total[0], threshold), _shown_total(total[1], threshold))
+    result = Tables(threshold=threshold)
     for by in wanted:
         rows = raw[by]
         result.tables[by] = Table(
             by=by, rows=rows, total_participants=shown_total[0], total_contributions=shown_total[1],
-            suppressed=any(r.suppressed for r in rows) or marks_total or total[0] < threshold,
+            suppressed=any(r.suppressed for r in rows) or hidden_total or total[0] < threshold,
             threshold=threshold, exact_participants=by in EXACT_PARTICIPANTS, raw_total=total,
-            totals_hidden=marks_total,
+            totals_hidden=hidden_total,
         )
     result.total_participants, result.total_contributions = shown_total
     result.suppressed = any(t.suppressed for t in result.tables.values()) or (
@@ -473,7 +476,7 @@ def _shown_total(value: int, threshold: int) -> int | str:
 
 def _period(filters: Filters, counts: dict[str, dict[str, tuple[int, int]]]) -> tuple[date | None, date | None]:
     """The days a time series covers: the filters' period, else from the first to the last day counted."""
-    days = [date.fromisoformat(k) for by in ("day", "week") for k in counts.get(by, {})]
+    days = [date.fromisoformat(k) for k in counts.get("day", {})]
     first = filters.since or (min(days) if days else None)
     last = filters.until or (max(days) if days else None)
     return first, last
@@ -537,11 +540,7 @@ def participation(session: Session, principal: Principal | None, filters: Filter
     if by not in BREAKDOWNS:
         raise InvalidFilters(gettext("Regroupement inconnu : %(by)s.", by=by))
     check_filters(session, principal, filters)
-    bys = [by]
-    parent = PARENT_OF.get(by)
-    child = next((c for c, p in PARENT_OF.items() if p == by), None)
-    bys += [parent] if parent else [child] if child else []
-    return tables(session, filters, bys, now=now, threshold=threshold).tables[by]
+    return tables(session, filters, [by], now=now, threshold=threshold).tables[by]
 
 
 # --- Representativeness
