@@ -251,3 +251,18 @@ def test_years_of_days_fall_back_to_weeks(session: Session, app: FastAPI, client
     assert "Par semaine : participants et contributions" in page.text
     assert "Par jour : participants et contributions" not in page.text
     assert "choisissez des dates pour voir le détail par jour" in page.text
+
+
+def test_csv_neutralises_formulas_in_names(session: Session, app: FastAPI, client: TestClient, world: World) -> None:
+    world.consultations["a"].title = '=HYPERLINK("http://example.com/x","clic")'
+    session.add(world.consultations["a"])
+    session.flush()
+    sign_in(client, app, staff(session))
+    rows = list(csv.reader(io.StringIO(client.get("/evaluation/donnees.csv?par=consultation").text)))
+    assert ["'" + world.consultations["a"].title] == [row[1] for row in rows if "HYPERLINK" in row[1]]
+
+
+def test_the_api_is_described_in_openapi(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/stats/participation" in paths
+    assert "/api/v1/stats/representativeness" in paths
