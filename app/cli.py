@@ -3,7 +3,7 @@
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +17,9 @@ import app.models  # noqa: F401  (every table in the metadata, for foreign keys 
 from app import demo
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
+from app.backoffice import retention
 from app.consultations.phases import running
+from app.core import backup as backups
 from app.core.clock import utcnow
 from app.core.db import make_engine
 from app.core.errors import DomainError
@@ -285,6 +287,49 @@ def notifications_send() -> None:
             typer.echo(send_notifications(session, settings, now=utcnow()))
     finally:
         engine.dispose()
+
+
+@cli.command("backup")
+def backup(path: Annotated[Path, typer.Argument(help="File to write (SQLite file or pg_dump custom archive)")]) -> None:
+    """Copy the whole database to PATH while the platform runs (SQLite online backup, or pg_dump)."""
+    try:
+        report = backups.backup(get_settings().database_url, path)
+    except backups.BackupError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"Wrote {report.path} ({report.backend}, {report.size} bytes, schema revision {report.revision}).")
+
+
+@cli.command("restore")
+def restore(
+    path: Annotated[Path, typer.Argument(help="A file written by `carreau backup`")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a database that is not empty")] = False,
+) -> None:
+    """Replace the configured database by a backup (stop the platform first). Refuses a database
+    that holds rows unless --force."""
+    try:
+        report = backups.restore(get_settings().database_url, path, force=force)
+    except backups.BackupError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"Restored {path} ({report.backend}, {report.rows} rows, schema revision {report.revision}).")
+    if report.needs_upgrade:
+        typer.echo(f"The backup's schema ({report.revision}) is older than this version of Carreau's "
+                   f"({report.head}): run `carreau db upgrade` before serving.")
+
+
+@cli.command("purge")
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go, delete nothing")] = False,
+) -> None:
+    """Delete what has outlived its retention period (docs/registre-des-traitements.md); run it daily."""
+    settings = get_settings()
+    with _database() as session:
+        report = retention.purge(session, now=utcnow(), dry_run=dry_run,
+                                 session_idle=timedelta(minutes=settings.session_idle_minutes))
+    for line in report.lines():
+        typer.echo(line)
+    typer.echo(f"{'Would remove' if dry_run else 'Removed'} {report.total} rows in all.")
 
 
 @cli.command("serve")
