@@ -192,6 +192,11 @@ def representativeness(request: Request, session: SessionDep, now: NowDep, princ
                   status_code=400 if errors else 200)
 
 
+def _decimal(value: float) -> str:
+    text = f"{value:.2f}"
+    return text.replace(".", ",") if locale() == "fr" else text
+
+
 def _per_thousand(text: str) -> str:
     return gettext("%(rate)s pour 1 000 habitants", rate=text.replace(".", "," if locale() == "fr" else "."))
 
@@ -204,7 +209,7 @@ def _map(reach: Representativeness, level: str) -> tuple[list[charts.MapClass], 
     low = 0.0
     for index, upper in enumerate(breaks):
         classes.append(charts.MapClass(f"cr-map__class--{index + 1}", gettext(
-            "de %(low)s à %(high)s pour 1 000 habitants", low=f"{low:.2f}", high=f"{upper:.2f}")))
+            "de %(low)s à %(high)s pour 1 000 habitants", low=_decimal(low), high=_decimal(upper))))
         low = upper
     threshold = reach.threshold
     classes.append(charts.MapClass("cr-map__class--small", gettext("moins de %(n)s participants", n=threshold)))
