@@ -28,6 +28,7 @@ from app.core.clock import NowDep
 from app.core.db import SessionDep
 from app.core.errors import Forbidden
 from app.core.i18n import N_
+from app.core.ratelimit import RateLimiter
 from app.core.templating import render
 from app.evaluation import exports
 from app.evaluation.exports import Format, What
@@ -37,6 +38,7 @@ from app.voting import results as voting_results
 router = APIRouter()
 
 LINK_LIFETIME = timedelta(hours=1)
+EXPORT_RATE = "60/hour"  # per person: an export reads a whole consultation
 
 
 class LinkRefused(Forbidden):
@@ -53,7 +55,10 @@ def _plan(request: Request, session: Session, principal: Principal, consultation
                                licence=settings.open_data_licence, operator_name=settings.operator_name)
 
 
-def _download(request: Request, session: Session, plan: exports.ExportPlan) -> StreamingResponse:
+def _download(request: Request, session: Session, principal: Principal,
+              plan: exports.ExportPlan) -> StreamingResponse:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.hit(EXPORT_RATE, "export", str(principal.id))
     name = exports.filename(session, plan)
     session.commit()  # the results snapshot of an ended vote, stored on first use
     factory = request.app.state.session_factory
@@ -77,7 +82,8 @@ def export_api(request: Request, consultation_id: int, session: SessionDep, now:
     hidden content only for its moderators; results hidden until the end stay hidden for all
     (`what=ballots|results` answers 403 until then). `format=csv` with several tables, and
     `format=bundle`, give a zip; `format=pb` (PaBuLib) is for budget consultations."""
-    return _download(request, session, _plan(request, session, principal, consultation_id, fmt, what, now))
+    return _download(request, session, principal, _plan(request, session, principal, consultation_id, fmt, what,
+                                                         now))
 
 
 # --- signed links of the download pages
@@ -170,4 +176,5 @@ def export_file(request: Request, consultation_id: int, session: SessionDep, now
                 what: Annotated[What, Query()] = What.all) -> StreamingResponse:
     settings = request.app.state.settings
     _check_link(settings.secret_key, principal, consultation_id, fmt, what, pour, expire, signature, now)
-    return _download(request, session, _plan(request, session, principal, consultation_id, fmt, what, now))
+    return _download(request, session, principal, _plan(request, session, principal, consultation_id, fmt, what,
+                                                         now))

@@ -23,6 +23,7 @@ Every export states the tallies its ballots must reproduce (the results as the p
 import hashlib
 import hmac
 import json
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -271,7 +272,7 @@ def plan_operator_export(session: Session, consultation_id: int, *, fmt: Format,
 
 def filename(session: Session, plan: ExportPlan) -> str:
     consultation = session.get(Consultation, plan.consultation_id)
-    slug = consultation.slug if consultation else str(plan.consultation_id)
+    slug = re.sub(r"[^a-z0-9-]+", "-", consultation.slug.lower()) if consultation else str(plan.consultation_id)
     extension = "zip" if plan.is_archive else EXTENSIONS[plan.fmt]
     what = "donnees-ouvertes" if plan.fmt is Format.bundle else TABLE_NAMES.get(plan.what, "tout")
     return f"carreau-{slug}-{what}.{extension}"

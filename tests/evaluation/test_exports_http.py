@@ -214,3 +214,16 @@ def downloads_cli():  # type: ignore[no-untyped-def]
     from app.cli import cli
 
     return cli
+
+
+def test_exports_are_rate_limited_per_person(client: TestClient, session: Session,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(downloads, "EXPORT_RATE", "2/hour")
+    url = URL.format(id=support_consultation(session)["consultation"].id)
+    evaluator = _token(session, Role.evaluator)
+    for _ in range(2):
+        assert client.get(url, params={"what": "proposals"}, headers=evaluator).status_code == 200
+    refused = client.get(url, params={"what": "proposals"}, headers=evaluator)
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"]
+    assert client.get(url, params={"what": "proposals"}, headers=_token(session, Role.admin)).status_code == 200
