@@ -19,7 +19,7 @@ from app.accounts.service import display_name_of
 from app.consultations import service as consultations
 from app.consultations.models import Consultation, VotingMethod
 from app.consultations.phases import timeline
-from app.consultations.policy import phase_allows
+from app.consultations.policy import participation_block, phase_allows
 from app.core.clock import NowDep
 from app.core.db import SessionDep
 from app.core.i18n import N_
@@ -227,6 +227,9 @@ def _editable(session: Session, principal: Principal, proposal_id: int, now: dat
     consultation = consultations.get(session, proposal.consultation_id, principal=principal)
     if principal.id != proposal.author_id:
         raise service.NotTheAuthor()
+    blocked = participation_block(principal.user, now)
+    if not blocked:
+        raise service.NotEligible(blocked.reason)
     if not service.can_edit(principal, proposal, consultation, now):
         raise service.EditLocked()
     return proposal, consultation

@@ -192,6 +192,9 @@ def edit(session: Session, principal: Principal, proposal: Proposal, patch: Prop
     if principal.id != proposal.author_id:
         raise NotTheAuthor()
     consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+    blocked = participation_block(principal.user, now)
+    if not blocked:
+        raise NotEligible(blocked.reason)
     if not can_edit(principal, proposal, consultation, now):
         raise EditLocked()
     changes = patch.model_dump(exclude_unset=True)

@@ -90,6 +90,14 @@ def test_the_pages_say_why_and_until_when(session: Session, client: TestClient, 
     assert MESSAGE in assert_page(refused, 409)
     refused = post(client, f"/propositions/{proposal.id}/soutien", {"action": "add"})
     assert MESSAGE in assert_page(refused, 403)
+    own = make_proposal(session, proposing, user, title="Ma proposition d’avant le blocage")
+    session.commit()
+    assert MESSAGE in assert_page(client.get(f"/propositions/{own.id}/modifier"), 403)
+    refused = post(client, f"/propositions/{own.id}/modifier", {"title": "Un nouveau titre bien long",
+                                                                 "body": "Un nouveau texte assez long."})
+    assert MESSAGE in assert_page(refused, 403)
+    session.refresh(own)
+    assert own.title == "Ma proposition d’avant le blocage"
 
 
 def test_sign_in_account_export_and_erasure_still_work(session: Session, client: TestClient, app: FastAPI,
