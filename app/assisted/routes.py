@@ -162,7 +162,8 @@ def resident_page(request: Request, user_id: int, session: SessionDep, now: NowD
                   principal: CurrentPrincipal) -> HTMLResponse:
     row = service.resident_row(session, principal, user_id)
     return render(request, "assisted/resident.html", row=row, resident=row.user,
-                  open=service.open_consultations(session, principal, user_id, now=now))
+                  open=service.open_consultations(session, principal, user_id, now=now),
+                  done=service.participation_of(session, principal, user_id))
 
 
 @router.post("/guichet/habitants/{user_id}/residence", name="assisted:verify")

@@ -11,7 +11,7 @@ never commit; the route commits once."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -39,7 +39,7 @@ from app.territory.models import Commune
 from app.territory.search import fold
 from app.voting import ballots
 from app.voting import service as supports
-from app.voting.models import Channel
+from app.voting.models import Ballot, Channel, SupportVote
 
 CLAIM_TTL = timedelta(days=30)
 MAX_SEARCH_RESULTS = 20
@@ -293,6 +293,33 @@ def open_consultations(session: Session, principal: Principal, user_id: int, *, 
         else:
             result.votes.append(consultation)
     return result
+
+
+@dataclass(frozen=True)
+class ResidentParticipation:
+    """What the resident has done, online or at a counter: proposals, supports, ballots."""
+
+    proposals: list[tuple[Proposal, Consultation]]
+    supports: list[tuple[Consultation, int]]  # supports given in each consultation
+    ballots: list[Consultation]
+
+
+def participation_of(session: Session, principal: Principal, user_id: int) -> ResidentParticipation:
+    user = get_resident(session, principal, user_id)
+    proposal_rows = session.exec(
+        select(Proposal, Consultation).join(Consultation, col(Consultation.id) == Proposal.consultation_id)
+        .where(Proposal.author_id == user.id).order_by(col(Proposal.created_at).desc(), col(Proposal.id))
+    ).all()
+    support_rows = session.exec(
+        select(Consultation, func.count()).join(SupportVote, col(SupportVote.consultation_id) == Consultation.id)
+        .where(SupportVote.voter_id == user.id).group_by(col(Consultation.id)).order_by(col(Consultation.id))
+    ).all()
+    ballot_rows = session.exec(
+        select(Consultation).join(Ballot, col(Ballot.consultation_id) == Consultation.id)
+        .where(Ballot.voter_id == user.id).order_by(col(Consultation.id))
+    ).all()
+    return ResidentParticipation([(p, c) for p, c in proposal_rows], [(c, int(n)) for c, n in support_rows],
+                         list(ballot_rows))
 
 
 def record_proposal(session: Session, principal: Principal, user_id: int, consultation: Consultation,

@@ -221,6 +221,9 @@ def test_record_a_proposal(client: TestClient, session: Session, mediator: User)
     [entry] = audit_of(session, "proposal.submitted")
     assert (entry.actor_id, entry.channel, entry.target_id) == (mediator.id, "assisted", str(proposal.id))
     assert "Jeanne D." in assert_page(client.get(f"/propositions/{proposal.id}"))  # under the resident's name
+    done = page_text(client.get(f"/guichet/habitants/{resident.id}"))
+    assert f'<a href="/propositions/{proposal.id}">« Des bancs sur la place »</a>' in done
+    assert "(au guichet)" in done
 
 
 def test_record_a_support(client: TestClient, session: Session, mediator: User) -> None:
@@ -252,6 +255,9 @@ def test_record_a_support(client: TestClient, session: Session, mediator: User) 
     assert taken_back.status_code == 303
     assert "Le soutien est retiré. Il lui reste 1 soutien." in page_text(client.get(taken_back.headers["location"]))
     assert session.exec(select(SupportVote).where(SupportVote.voter_id == resident.id)).all() == []
+    assert "Rien d’enregistré pour l’instant." in page_text(client.get(f"/guichet/habitants/{resident.id}"))
+    post(client, url, {"proposal": str(second.id)})
+    assert "1 soutien — Consultation" in page_text(client.get(f"/guichet/habitants/{resident.id}"))
     [removed] = audit_of(session, "support.removed")
     assert (removed.actor_id, removed.channel, removed.target_id) == (mediator.id, "assisted", str(first.id))
 
@@ -274,6 +280,7 @@ def test_record_a_ballot(client: TestClient, session: Session, mediator: User) -
     [entry] = audit_of(session, "ballot.cast")
     assert (entry.actor_id, entry.channel) == (mediator.id, "assisted")
     assert "Cette personne a déjà voté" in assert_page(client.get(url))
+    assert f"A voté — {consultation.title}" in page_text(client.get(f"/guichet/habitants/{resident.id}"))
     supports_only = make_consultation(session, phase="voting")
     session.commit()
     assert_page(client.get(f"/guichet/habitants/{resident.id}/voter/{supports_only.slug}"), 409)

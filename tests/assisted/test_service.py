@@ -308,6 +308,11 @@ def test_each_act_is_traced_with_the_mediator_and_the_channel(session: Session, 
     assert (view.proposals, view.channel) == ([costed.id], "assisted")
     assert_audited(session, "ballot.cast", mediator, "consultation", budgeting.id)
     assert {b.channel for b in session.exec(select(Ballot).where(Ballot.voter_id == resident.id))} == {"assisted"}
+    service.record_support(session, mediator, resident.id or 0, supported.id or 0, now=NOW)
+    done = service.participation_of(session, mediator, resident.id or 0)
+    assert done.proposals == [(proposal, proposing)]
+    assert done.supports == [(supporting, 1)]
+    assert done.ballots == [judging, budgeting]
 
 
 def test_the_resident_must_be_eligible_as_online(session: Session, mediator: Principal) -> None:
