@@ -152,10 +152,6 @@ def _row(session: Session, user: User, names: dict[str, str] | None = None) -> R
     return ResidentRow(user, name, _has_online_account(session, user))
 
 
-def _searchable(user: User) -> str:
-    return fold(" ".join(filter(None, (user.display_name, user.given_name, user.family_name))))
-
-
 def search_residents(session: Session, principal: Principal, search: ResidentSearch) -> list[ResidentRow]:
     """Residents of the mediator's communes whose names contain every word typed (case and accents
     do not matter), narrowed by birth year and commune; at most MAX_SEARCH_RESULTS, by name."""
@@ -165,17 +161,20 @@ def search_residents(session: Session, principal: Principal, search: ResidentSea
     words = fold(search.name).split()
     if not words:
         return []
-    query = select(User).where(col(User.erased_at).is_(None), col(User.commune_insee).is_not(None))
+    query = select(User.id, User.display_name, User.given_name, User.family_name).where(
+        col(User.erased_at).is_(None), col(User.commune_insee).is_not(None))
     if search.commune:
         query = query.where(User.commune_insee == search.commune)
     elif allowed is not None:
         query = query.where(col(User.commune_insee).in_(allowed))
     if search.birth_year is not None:
         query = query.where(User.birth_year == search.birth_year)
-    # Names are folded here, not in SQL (SQLite and PostgreSQL fold accents differently); the
-    # query is limited to the mediator's communes, so the rows read stay few.
-    found = [user for user in session.exec(query.order_by(col(User.display_name), col(User.id)))
-             if all(word in _searchable(user) for word in words)][:MAX_SEARCH_RESULTS]
+    # Names are folded here, not in SQL (SQLite and PostgreSQL fold accents differently): only the
+    # names of the mediator's communes are read, then the few people found.
+    ids = [user_id for user_id, *names in session.exec(query.order_by(col(User.display_name), col(User.id)))
+           if all(word in fold(" ".join(filter(None, names))) for word in words)][:MAX_SEARCH_RESULTS]
+    by_id = {user.id: user for user in session.exec(select(User).where(col(User.id).in_(ids)))} if ids else {}
+    found = [by_id[user_id] for user_id in ids]
     codes = {user.commune_insee for user in found}
     names = {c.insee_code: c.name for c in session.exec(select(Commune).where(col(Commune.insee_code).in_(codes)))}
     return [_row(session, user, names) for user in found]
