@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.policy import Principal
@@ -147,6 +148,7 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
     voter_id = principal.id
     if _find(session, proposal, voter_id) is not None:
         return _state(session, proposal, consultation, voter_id)
+    outcome: SupportState | None = None  # known without asking again, when this request cast the vote
     try:
         with session.begin_nested():
             if _lock_proposal(session, proposal) not in VISIBLE_STATES:
@@ -159,8 +161,8 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
             )
             if consultation.max_supports:
                 take = take.where(col(Participation.supports_used) < consultation.max_supports)
-            taken = session.execute(take)
-            if taken.rowcount == 0:
+            used = session.execute(take.returning(col(Participation.supports_used))).scalar()
+            if used is None:
                 raise SupportLimitReached()
             cast = session.execute(
                 _insert(session)(SupportVote.__table__)  # type: ignore[arg-type]
@@ -180,15 +182,16 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
                     .values(supports_used=Participation.supports_used - 1)
                 )
                 return _state(session, proposal, consultation, voter_id)
-            session.execute(
+            # One statement for the count and the first vote's moment; it answers the new count.
+            supports = session.execute(
                 update(Proposal).where(col(Proposal.id) == proposal.id)
-                .values(supports_count=Proposal.supports_count + 1)
-            )
-            session.execute(
-                update(Proposal).where(col(Proposal.id) == proposal.id, col(Proposal.first_vote_at).is_(None))
-                .values(first_vote_at=now)
-            )
+                .values(supports_count=Proposal.supports_count + 1,
+                        first_vote_at=func.coalesce(Proposal.first_vote_at, now))
+                .returning(col(Proposal.supports_count))
+            ).scalar_one()
             consultations.mark_first_vote(session, consultation, now=now)
+            remaining = consultation.max_supports - used if consultation.max_supports else None
+            outcome = SupportState(True, supports, remaining)
     except SupportLimitReached:
         # A concurrent twin of this request may have taken the last support, for this very
         # proposal, while this one waited for the proposal's row (PostgreSQL): then the
@@ -205,6 +208,10 @@ def add_support(session: Session, principal: Principal, proposal: Proposal, *, n
         audit.record(session, actor_id=mediator.id, actor_label=mediator.user.display_name or "",
                      action="support.added", target_type="proposal", target_id=proposal.id, now=now,
                      after={"voter_id": voter_id}, channel=channel)
+    if outcome is not None:
+        # What the database now holds, without reloading it nor marking the object changed.
+        set_committed_value(proposal, "supports_count", outcome.supports)
+        return outcome
     return _state(session, proposal, consultation, voter_id)
 
 
