@@ -168,8 +168,9 @@ def roles_in_words(session: Session, principal: Principal) -> list[str]:
 # --- The audit log: filters
 
 
-CHANNELS = ("online", "assisted")
-CHANNEL_NAMES = {"online": N_("En ligne"), "assisted": N_("Accompagné (guichet)")}
+CHANNELS = ("online", "assisted", "system")
+CHANNEL_NAMES = {"online": N_("En ligne"), "assisted": N_("Accompagné (guichet)"),
+                 "system": N_("Système (tâche programmée)")}
 
 # What the entries are about. Targets that belong to a consultation are followed to it (see
 # _target_ids_within) to decide which moderators read their entries.
@@ -180,6 +181,7 @@ TARGET_TYPES = {
     "action": N_("Action"),
     "evaluation": N_("Évaluation d’une action"),
     "user": N_("Personne"),
+    "platform": N_("Plateforme"),
 }
 
 # Readable names of the acts; an act not listed here shows its code.
@@ -208,6 +210,7 @@ ACTION_NAMES = {
     "proposal.merged": N_("Proposition fusionnée dans une autre"),
     "proposal.submitted": N_("Proposition déposée (au guichet)"),
     "residence.verified": N_("Résidence vérifiée"),
+    "retention.purged": N_("Données périmées effacées (durées de conservation)"),
     "resident.registered": N_("Habitant inscrit au guichet"),
     "role.granted": N_("Rôle attribué"),
     "role.revoked": N_("Rôle retiré"),
