@@ -31,12 +31,14 @@ def audit_log(
     channel: Annotated[str, Query(max_length=16)] = "",
     since: Annotated[str, Query(max_length=40)] = "",
     until: Annotated[str, Query(max_length=40)] = "",
+    consultation: Annotated[str, Query(max_length=12, description="A consultation's id: the entries about it "
+                                                                 "and everything in it")] = "",
     limit: Annotated[int, Query(ge=1, le=service.API_MAX_LIMIT)] = service.PAGE_SIZE,
     cursor: Annotated[str, Query(max_length=200)] = "",
 ) -> AuditPageOut | JSONResponse:
     try:
         filters = service.parse_filters(actor=actor, action=action, target_type=target_type, target_id=target_id,
-                                        channel=channel, since=since, until=until)
+                                        channel=channel, since=since, until=until, consultation=consultation)
         page = service.audit_page(session, principal, filters, cursor=cursor, limit=limit)
     except service.InvalidAuditFilter as refusal:
         # The fields at fault, as a request validation error names them.

@@ -49,9 +49,9 @@ def home(request: Request, session: SessionDep, principal: CurrentPrincipal) -> 
 
 
 def _journal_filters(actor: str, action: str, target_type: str, target_id: str, channel: str, since: str,
-                     until: str) -> service.AuditFilters:
+                     until: str, consultation: str) -> service.AuditFilters:
     return service.parse_filters(actor=actor, action=action, target_type=target_type, target_id=target_id,
-                                 channel=channel, since=since, until=until)
+                                 channel=channel, since=since, until=until, consultation=consultation)
 
 
 def _journal_page(request: Request, session: Session, principal: Principal, filters: service.AuditFilters, *,
@@ -71,18 +71,19 @@ def _journal_page(request: Request, session: Session, principal: Principal, filt
         action_name=service.action_name, target_type_name=service.target_type_name,
         channel_name=service.channel_name, changes=service.changes, target_href=service.target_href,
         target_types=service.TARGET_TYPES, channels=service.CHANNELS,
+        consultations=service.consultations_within(session, reach),
     )
 
 
 @router.get("/gestion/journal", response_class=HTMLResponse, name="backoffice:journal")
 def journal(request: Request, session: SessionDep, principal: CurrentPrincipal, actor: Text = "", action: Short = "",
             target_type: Short = "", target_id: Short = "", channel: Short = "", since: Short = "",
-            until: Short = "", cursor: Text = "") -> HTMLResponse:
+            until: Short = "", consultation: Short = "", cursor: Text = "") -> HTMLResponse:
     try:
-        filters = _journal_filters(actor, action, target_type, target_id, channel, since, until)
+        filters = _journal_filters(actor, action, target_type, target_id, channel, since, until, consultation)
     except service.InvalidAuditFilter as refusal:
         raw = {"actor": actor, "action": action, "target_type": target_type, "target_id": target_id,
-               "channel": channel, "since": since, "until": until}
+               "channel": channel, "since": since, "until": until, "consultation": consultation}
         return _journal_page(request, session, principal, service.AuditFilters(raw=raw), errors=refusal.errors,
                              status_code=400)
     try:
@@ -94,9 +95,9 @@ def journal(request: Request, session: SessionDep, principal: CurrentPrincipal, 
 @router.get("/gestion/journal.csv", name="backoffice:journal-csv")
 def journal_csv(request: Request, session: SessionDep, now: NowDep, principal: CurrentPrincipal, actor: Text = "",
                 action: Short = "", target_type: Short = "", target_id: Short = "", channel: Short = "",
-                since: Short = "", until: Short = "") -> StreamingResponse:
+                since: Short = "", until: Short = "", consultation: Short = "") -> StreamingResponse:
     try:
-        filters = _journal_filters(actor, action, target_type, target_id, channel, since, until)
+        filters = _journal_filters(actor, action, target_type, target_id, channel, since, until, consultation)
     except service.InvalidAuditFilter as refusal:
         service.audit_reach(session, principal)  # the unauthorised learn nothing about the filters
         raise refusal

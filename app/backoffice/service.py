@@ -243,6 +243,7 @@ class AuditFilters:
     channel: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    consultation_id: int | None = None  # the consultation and everything in it (proposals, comments…)
     raw: dict[str, str] = field(default_factory=dict)
 
     def query(self) -> dict[str, str]:
@@ -267,12 +268,14 @@ def parse_moment(text: str, *, end: bool) -> datetime:
 
 
 def parse_filters(*, actor: str = "", action: str = "", target_type: str = "", target_id: str = "",
-                  channel: str = "", since: str = "", until: str = "") -> AuditFilters:
+                  channel: str = "", since: str = "", until: str = "", consultation: str = "") -> AuditFilters:
     """Filters from the query string (page, export or API); refuses what it cannot understand."""
     raw = {"actor": actor, "action": action, "target_type": target_type, "target_id": target_id,
-           "channel": channel, "since": since, "until": until}
+           "channel": channel, "since": since, "until": until, "consultation": consultation}
     raw = {name: value.strip() for name, value in raw.items()}
     errors: dict[str, list[str]] = {}
+    if raw["consultation"] and not (raw["consultation"].isdigit() and len(raw["consultation"]) <= 12):
+        errors["consultation"] = [_("Le numéro d’une consultation.")]
     if len(raw["actor"]) > 200:
         errors["actor"] = [_("Au plus 200 caractères.")]
     if len(raw["action"]) > 80 or any(not (c.isascii() and (c.isalnum() or c in "._")) for c in raw["action"]):
@@ -296,7 +299,8 @@ def parse_filters(*, actor: str = "", action: str = "", target_type: str = "", t
     if errors:
         raise InvalidAuditFilter(errors)
     return AuditFilters(actor=raw["actor"], action=raw["action"], target_type=raw["target_type"],
-                        target_id=raw["target_id"], channel=raw["channel"], since=since_at, until=until_at, raw=raw)
+                        target_id=raw["target_id"], channel=raw["channel"], since=since_at, until=until_at,
+                        consultation_id=int(raw["consultation"]) if raw["consultation"] else None, raw=raw)
 
 
 # --- The audit log: what each reader reaches
@@ -331,6 +335,15 @@ def audit_reach(session: Session, principal: Principal | None) -> AuditReach:
     if not axis_ids and not consultation_ids:
         raise Forbidden(decision.reason)
     return AuditReach(everything=False, axis_ids=axis_ids, consultation_ids=consultation_ids, actor_id=principal.id)
+
+
+def consultations_within(session: Session, reach: AuditReach) -> list[Consultation]:
+    """The consultations whose entries the reader reaches (for the filter's choices), by title."""
+    query = select(Consultation).order_by(col(Consultation.title), col(Consultation.id))
+    if not reach.everything:
+        query = query.where(or_(col(Consultation.axis_id).in_(reach.axis_ids),
+                                col(Consultation.id).in_(reach.consultation_ids)))
+    return list(session.exec(query))
 
 
 def _target_ids_within(reach: AuditReach) -> dict[str, Select[Any]]:
@@ -388,6 +401,9 @@ def _filter_conditions(filters: AuditFilters) -> list[ColumnElement[bool]]:
         conditions.append(col(AuditEntry.at) >= filters.since)
     if filters.until is not None:
         conditions.append(col(AuditEntry.at) < filters.until)
+    if filters.consultation_id is not None:
+        conditions.append(_reach_condition(AuditReach(everything=False,
+                                                      consultation_ids=frozenset({filters.consultation_id}))))
     return conditions
 
 

@@ -127,6 +127,20 @@ def test_filter_by_actor_id_and_target_id(session: Session, log: Log) -> None:
     assert seen(session, log.admin, target_type="proposal", target_id=target.target_id) == log.ids("proposal 1")
 
 
+def test_filter_by_consultation_and_everything_in_it(client: TestClient, app: FastAPI, session: Session,
+                                                    log: Log) -> None:
+    consultation_1 = str(log.consultation_1.id)
+    assert seen(session, log.admin, consultation=consultation_1) == log.ids(*AXIS_1_TARGETS)
+    assert seen(session, log.moderator_1, consultation=consultation_1, action="content") == log.ids(
+        "proposal 1", "comment 1")
+    assert seen(session, log.moderator_2, consultation=consultation_1) == set()
+    # The choices are the consultations within reach.
+    sign_in(client, app, log.moderator_2)
+    text = page_text(client.get("/gestion/journal"))
+    assert f'<option value="{log.consultation_2.id}">{log.consultation_2.title}</option>' in text
+    assert f'value="{log.consultation_1.id}"' not in text
+
+
 def test_filter_by_dates_in_the_platform_s_time_zone(session: Session, log: Log) -> None:
     mine = log.ids(*log.entries)
     # Entries are a day apart at 12:00 UTC (13:00 in Paris), the last ("own act") a day before NOW.
@@ -156,6 +170,7 @@ def test_wildcards_are_taken_literally(session: Session, log: Log) -> None:
     ({"action": "proposal.hidden' OR 1=1"}, "action"),
     ({"target_type": "user; drop"}, "target_type"),
     ({"actor": "x" * 201}, "actor"),
+    ({"consultation": "sept"}, "consultation"),
 ])
 def test_filters_that_make_no_sense_are_refused(filters: dict[str, str], field: str) -> None:
     with pytest.raises(service.InvalidAuditFilter) as refusal:
