@@ -55,7 +55,7 @@ class QueueReport(BaseModel):
 
 
 class QueueEntry(BaseModel):
-    kind: Literal["reported", "pending"]
+    kind: Literal["reported", "pending", "hidden"]
     target_type: Literal["proposal", "comment"]
     target_id: int
     state: str
@@ -68,7 +68,8 @@ class QueueEntry(BaseModel):
     author: str
     title: str | None = Field(description="The proposal's title (proposals only)")
     body: str = Field(description="The text as written (Markdown)")
-    since: datetime = Field(description="The oldest open report, or when the proposal was submitted")
+    since: datetime = Field(description="The oldest open report, when the proposal was submitted, or when the "
+                                        "item was hidden")
     reports: list[QueueReport]
     url: str
 
@@ -77,6 +78,7 @@ class QueueOut(BaseModel):
     items: list[QueueEntry]
     reported: int
     pending: int
+    hidden: int
     total: int
     limit: int
     offset: int
@@ -99,10 +101,11 @@ def _entry(item: service.QueueItem) -> QueueEntry:
 
 @router.get("/moderation/queue", response_model=QueueOut, summary="The moderation queue, oldest first",
             description="Reported items with their open reports, and proposals awaiting approval (pre-moderated "
-                        "consultations), within the moderator's scope. 403 `/problems/not-moderator` for anyone "
+                        "consultations), within the moderator's scope; `kind=hidden` lists the hidden proposals "
+                        "and comments instead, the last hidden first. 403 `/problems/not-moderator` for anyone "
                         "who moderates nowhere.")
 def get_queue(session: SessionDep, principal: CurrentPrincipal,
-              kind: Annotated[Literal["reported", "pending"] | None, Query()] = None,
+              kind: Annotated[Literal["reported", "pending", "hidden"] | None, Query()] = None,
               consultation: Annotated[int | None, Query(ge=1)] = None,
               axis: Annotated[int | None, Query(ge=1)] = None,
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -110,7 +113,7 @@ def get_queue(session: SessionDep, principal: CurrentPrincipal,
     found = service.queue(session, principal, kind=kind, consultation_id=consultation, axis_id=axis, limit=limit,
                           offset=offset)
     return QueueOut(items=[_entry(item) for item in found.items], reported=found.reported, pending=found.pending,
-                    total=found.total, limit=found.limit, offset=found.offset)
+                    hidden=found.hidden, total=found.total, limit=found.limit, offset=found.offset)
 
 
 class HideIn(BaseModel):

@@ -97,7 +97,7 @@ def report(request: Request, session: SessionDep, now: NowDep, principal: Curren
 
 PARIS = ZoneInfo("Europe/Paris")
 PER_PAGE = 20
-TABS = {"signales": "reported", "attente": "pending"}
+TABS = {"signales": "reported", "attente": "pending", "masques": "hidden"}
 PATH_TYPES = {"propositions": "proposal", "commentaires": "comment"}
 QUEUE = "/gestion/moderation"
 

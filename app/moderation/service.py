@@ -38,7 +38,7 @@ from app.proposals.models import PUBLIC_STATES, Comment, CommentState, Proposal,
 MAX_TEXT = 1000
 MAX_REASON = 500
 MAX_BLOCK_DAYS = 365
-QUEUE_KINDS = ("reported", "pending")
+QUEUE_KINDS = ("reported", "pending", "hidden")
 TARGET_TYPES = ("proposal", "comment")
 AUTO_HIDE_REASON = N_("Masqué automatiquement après plusieurs signalements, en attente d’un modérateur.")
 
@@ -226,14 +226,14 @@ def moderated_consultations(session: Session, principal: Principal) -> list[Cons
 
 @dataclass
 class QueueItem:
-    kind: str  # "reported" or "pending"
+    kind: str  # "reported", "pending" or "hidden"
     target_type: str  # "proposal" or "comment"
     proposal: Proposal  # the proposal, or the one the comment belongs to
     comment: Comment | None
     consultation: Consultation
     author: User | None
     author_name: str
-    since: datetime  # the oldest open report, or when the proposal was submitted
+    since: datetime  # the oldest open report, when the proposal was submitted, or when it was hidden
     reports: list[Report] = field(default_factory=list)
 
     @property
@@ -272,6 +272,7 @@ class Queue:
     items: list[QueueItem]
     reported: int  # items with open reports, in scope and filters
     pending: int  # proposals awaiting approval
+    hidden: int  # proposals and comments hidden, to restore some
     total: int  # of the kind asked for
     limit: int
     offset: int
@@ -289,7 +290,9 @@ def _filters(consultation_id: int | None, axis_id: int | None) -> list[Any]:
 def queue(session: Session, principal: Principal, *, kind: str | None = None, consultation_id: int | None = None,
           axis_id: int | None = None, limit: int = 50, offset: int = 0) -> Queue:
     """Reported items (with their open reports) and proposals awaiting approval, oldest first,
-    within the moderator's scope. `kind` keeps one of the two lists; without it they are merged."""
+    within the moderator's scope. `kind` keeps one of the two lists; without it they are merged.
+    `kind="hidden"` lists instead the hidden proposals and comments, the last hidden first (where
+    a moderator finds one to restore)."""
     scope = moderator_scope(principal)
     limit = max(1, min(limit, 200))
     offset = max(0, offset)
@@ -308,8 +311,24 @@ def queue(session: Session, principal: Principal, *, kind: str | None = None, co
         select(Proposal).join(Consultation, col(Consultation.id) == Proposal.consultation_id)
         .where(col(Proposal.state) == ProposalState.pending, *where)
     )
+    hidden_at_p = func.coalesce(Proposal.moderated_at, Proposal.updated_at)
+    hidden_proposals = (
+        select(Proposal.id, hidden_at_p.label("at"))
+        .join(Consultation, col(Consultation.id) == Proposal.consultation_id)
+        .where(col(Proposal.state) == ProposalState.hidden, *where)
+    )
+    hidden_at_c = func.coalesce(Comment.moderated_at, Comment.updated_at)
+    hidden_comments = (
+        select(Comment.id, hidden_at_c.label("at")).join(Proposal, col(Proposal.id) == Comment.proposal_id)
+        .join(Consultation, col(Consultation.id) == Proposal.consultation_id)
+        .where(col(Comment.state) == CommentState.hidden, *where)
+    )
     reported_count = session.exec(select(func.count()).select_from(groups.subquery())).one()
     pending_count = session.exec(select(func.count()).select_from(pending.subquery())).one()
+    hidden_count = session.exec(select(  # one query for both
+        select(func.count()).select_from(hidden_proposals.subquery()).scalar_subquery()
+        + select(func.count()).select_from(hidden_comments.subquery()).scalar_subquery()
+    )).one()
     wanted = offset + limit
     reported_rows: list[tuple[str, datetime]] = []
     if kind in (None, "reported"):
@@ -319,12 +338,23 @@ def queue(session: Session, principal: Principal, *, kind: str | None = None, co
     if kind in (None, "pending"):
         pending_rows = list(session.exec(
             pending.order_by(col(Proposal.created_at), col(Proposal.id)).limit(wanted)))
+    if kind == "hidden":
+        hidden_rows = [(f"proposal:{pid}", at) for pid, at in session.exec(
+            hidden_proposals.order_by(hidden_at_p.desc(), col(Proposal.id).desc()).limit(wanted))]
+        hidden_rows += [(f"comment:{cid}", at) for cid, at in session.exec(
+            hidden_comments.order_by(hidden_at_c.desc(), col(Comment.id).desc()).limit(wanted))]
+        loaded = _preload(session, [key for key, _at in hidden_rows], [])  # held while items are built
+        items = _reported_items(session, hidden_rows, kind="hidden")
+        items.sort(key=lambda item: (item.since, item.target_type, item.target_id), reverse=True)
+        del loaded
+        return Queue(items[offset:offset + limit], reported_count, pending_count, hidden_count, hidden_count, limit,
+                     offset)
     loaded = _preload(session, [key for key, _since in reported_rows], pending_rows)  # held while items are built
     items = _reported_items(session, reported_rows) + [_pending_item(session, p) for p in pending_rows]
     items.sort(key=lambda item: (item.since, item.kind, item.target_type, item.target_id))
     del loaded
     total = {"reported": reported_count, "pending": pending_count}.get(kind or "", reported_count + pending_count)
-    return Queue(items[offset:offset + limit], reported_count, pending_count, total, limit, offset)
+    return Queue(items[offset:offset + limit], reported_count, pending_count, hidden_count, total, limit, offset)
 
 
 def _preload(session: Session, keys: list[str], pending: list[Proposal]) -> list[Any]:
@@ -353,7 +383,7 @@ def _author(session: Session, user_id: int) -> tuple[User | None, str]:
     return user, display_name_of(user)
 
 
-def _reported_items(session: Session, rows: list[tuple[str, datetime]]) -> list[QueueItem]:
+def _reported_items(session: Session, rows: list[tuple[str, datetime]], kind: str = "reported") -> list[QueueItem]:
     if not rows:
         return []
     keys = [key for key, _since in rows]
@@ -372,7 +402,7 @@ def _reported_items(session: Session, rows: list[tuple[str, datetime]]) -> list[
         consultation = session.get(Consultation, proposal.consultation_id)
         assert consultation is not None
         author, name = _author(session, comment.author_id if comment is not None else proposal.author_id)
-        items.append(QueueItem("reported", target_type, proposal, comment, consultation, author, name, since,
+        items.append(QueueItem(kind, target_type, proposal, comment, consultation, author, name, since,
                                reports[key]))
     return items
 

@@ -415,3 +415,33 @@ def test_a_page_of_the_queue_takes_a_few_queries_whatever_its_length(session: Se
         assert len(found.items) == 36
         assert {item.author_name for item in found.items}
     assert len(seen) <= 10, seen
+
+
+def test_hidden_items_are_listed_apart_the_last_hidden_first(session: Session, api: TestClient) -> None:
+    mine = make_consultation(session, axis_number=1)
+    other = make_consultation(session, axis_number=2)
+    moderator = staff(session)
+    first = make_proposal(session, mine, make_user(session))
+    second = make_proposal(session, mine, make_user(session))
+    comment = comment_on(session, second)
+    theirs = make_proposal(session, other, make_user(session), state="hidden")
+    service.hide(session, moderator, "proposal", first.id or 0, reason="Spam.", now=NOW - timedelta(hours=2))
+    service.hide(session, moderator, "comment", comment.id or 0, reason="Injure.", now=NOW - timedelta(hours=1))
+    service.hide(session, moderator, "proposal", second.id or 0, reason="Hors sujet.", now=NOW)
+    found = service.queue(session, moderator, kind="hidden")
+    assert [item.key for item in found.items] == [f"proposal:{second.id}", f"comment:{comment.id}",
+                                                  f"proposal:{first.id}"]
+    assert (found.hidden, found.total, found.reported, found.pending) == (3, 3, 0, 0)
+    assert {item.kind for item in found.items} == {"hidden"}
+    assert found.items[0].moderation_reason == "Hors sujet."
+    assert f"proposal:{theirs.id}" not in [item.key for item in service.queue(session, moderator, kind="hidden").items]
+    assert service.queue(session, moderator).hidden == 3  # counted beside the lists to handle
+    assert service.queue(session, moderator).items == []  # but not in them
+    service.restore(session, moderator, "comment", comment.id or 0, now=NOW)
+    assert service.queue(session, moderator, kind="hidden").hidden == 2
+
+    headers, _user = moderator_headers(session)
+    session.commit()
+    data = api.get("/api/v1/moderation/queue?kind=hidden", headers=headers).json()
+    assert [(i["kind"], i["target_id"], i["moderation_reason"]) for i in data["items"]] == [
+        ("hidden", second.id, "Hors sujet."), ("hidden", first.id, "Spam.")]

@@ -231,3 +231,20 @@ def test_moderators_hide_and_restore_from_the_proposal_page(client: TestClient, 
     assert response.headers["location"] == f"/propositions/{bad.id}"
     session.refresh(bad)
     assert bad.state == "published"
+
+
+def test_the_hidden_tab_lists_what_to_restore(client: TestClient, app: FastAPI, session: Session,
+                                              items: dict[str, Proposal]) -> None:
+    moderator = moderator_of(session)
+    service.hide(session, accounts.load_principal(session, moderator), "proposal", items["bad"].id or 0,
+                 reason="Propos grossiers.", now=NOW)
+    session.commit()
+    sign_in(client, app, moderator)
+    page = assert_page(client.get("/gestion/moderation?onglet=masques"))
+    assert 'aria-current="page">Contenus masqués (1)' in page
+    assert "Une proposition grossière" in page
+    assert "Propos grossiers." in page
+    assert "Une proposition d’un autre axe" not in page
+    response = post(client, f"/gestion/moderation/propositions/{items['bad'].id}/retablir", {"onglet": "masques"})
+    assert response.headers["location"] == "/gestion/moderation?onglet=masques"
+    assert "Aucun contenu masqué." in assert_page(client.get(response.headers["location"]))
