@@ -26,7 +26,7 @@ from app.audit.models import AuditEntry
 from app.consultations.models import Consultation
 from app.core.csv import csv_rows
 from app.core.errors import DomainError, Forbidden, SignInRequired
-from app.core.i18n import N_
+from app.core.i18n import N_, ngettext
 from app.core.i18n import gettext as _
 from app.core.templating import PARIS
 from app.moderation import service as moderation
@@ -97,8 +97,11 @@ def can_read_audit_log(session: Session, principal: Principal) -> bool:
 def _moderation_meta(session: Session, principal: Principal) -> str:
     """What awaits in the moderation queue, within the person's scope (two counts)."""
     waiting = moderation.queue(session, principal, kind="pending", limit=1)
-    return _("%(reported)s signalé(s), %(pending)s en attente d’approbation", reported=waiting.reported,
-             pending=waiting.pending)
+    reported = ngettext("%(num)d contenu signalé", "%(num)d contenus signalés", waiting.reported) % {
+        "num": waiting.reported}
+    pending = ngettext("%(num)d proposition en attente", "%(num)d propositions en attente", waiting.pending) % {
+        "num": waiting.pending}
+    return _("À traiter : %(reported)s, %(pending)s", reported=reported, pending=pending)
 
 
 def tools_for(session: Session, principal: Principal) -> list[Tool]:

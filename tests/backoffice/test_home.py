@@ -65,9 +65,9 @@ def test_the_moderation_card_counts_what_awaits_within_the_scope(client: TestCli
                        reporter_id=make_user(session).id or 0, reason="spam", created_at=NOW))
     session.flush()
     sign_in(client, app, staff(session, Role.moderator, axis=1))
-    assert "1 signalé(s), 2 en attente d’approbation" in page_text(client.get("/gestion"))
+    assert "À traiter : 1 contenu signalé, 2 propositions en attente" in page_text(client.get("/gestion"))
     sign_in(client, app, staff(session, Role.admin))
-    assert "1 signalé(s), 3 en attente d’approbation" in page_text(client.get("/gestion"))
+    assert "À traiter : 1 contenu signalé, 3 propositions en attente" in page_text(client.get("/gestion"))
 
 
 def test_roles_in_words(client: TestClient, app: FastAPI, session: Session) -> None:

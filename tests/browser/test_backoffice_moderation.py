@@ -1,9 +1,9 @@
 """The moderation queue in a real browser: a moderator of one consultation opens the queue from
 the back office's home, hides a reported comment (a missing reason first: the form says so and
-keeps its place), finds it marked "Masqué" on the proposal page, approves a proposal awaiting
-approval, and bars the comment's author for a while; without JavaScript, two reported proposals
-are hidden at once with the checkboxes; a supporter takes back their support from a proposal
-hidden since (its content not shown). Every state passes axe-core."""
+keeps its place), finds it among the hidden contents and marked "Masqué" on the proposal page,
+approves a proposal awaiting approval, and bars the comment's author for a while; without
+JavaScript, two reported proposals are hidden at once with the checkboxes; a supporter takes back
+their support from a proposal hidden since (its content not shown). Every state passes axe-core."""
 
 import re
 from collections.abc import Callable, Iterator
@@ -106,6 +106,13 @@ def test_a_moderator_moderates_a_report(page: Page, make_scene: Callable[[], Sce
     submit(page, item.get_by_role("button", name=re.compile("^Masquer")))
     expect(page.locator("#flash")).to_contain_text("Le commentaire est masqué.")
     expect(page.locator(f"#comment-{scene.comment_id}")).to_have_count(0)
+    check_accessibility(page)
+
+    # It waits among the hidden contents, to restore if need be.
+    page.get_by_role("link", name=re.compile("^Contenus masqués")).click()
+    hidden_item = page.locator(f"#comment-{scene.comment_id}")
+    expect(hidden_item).to_contain_text("Propos grossiers envers un voisin.")
+    expect(hidden_item.get_by_role("button", name=re.compile("^Rétablir"))).to_be_visible()
     check_accessibility(page)
 
     # The moderator still sees it on the proposal page, marked.
