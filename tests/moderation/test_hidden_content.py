@@ -1,7 +1,7 @@
 """Hidden content never leaks to the public: not on the consultation page (its list, its search,
-its filters), the proposal page, the comment thread, the ballot, the results page, nor the public
-API (lists, details, search, comments, results). Its author still sees it with the reason, and
-the consultation's moderators see it marked "masqué"."""
+its filters), the proposal page, the comment thread, the ballot, the results page, the public API
+(lists, details, search, comments, results), nor the evaluators' exports. Its author still sees it
+with the reason, and the consultation's moderators see it marked "masqué"."""
 
 import pytest
 from fastapi import FastAPI
@@ -163,3 +163,20 @@ def test_moderators_see_hidden_content_marked(session: Session, client: TestClie
     sign_in(client, app, other)
     assert_page(client.get(f"/propositions/{world.hidden.id}"), 404)
     assert SECRET_COMMENT not in client.get(f"/propositions/{world.visible.id}").text
+
+
+def test_exports_leave_hidden_content_out_for_evaluators(session: Session, client: TestClient) -> None:
+    world = build(session, phase="results")
+    evaluator = make_user(session)
+    accounts.grant_role(session, evaluator, Role.evaluator, now=NOW)
+    headers = bearer(session, evaluator)
+    session.commit()
+    url = f"/api/v1/consultations/{world.consultation.id}/export"
+    for fmt, what in (("json", "all"), ("csv", "proposals"), ("csv", "comments")):  # plain text, not a zip
+        response = client.get(f"{url}?format={fmt}&what={what}", headers=headers)
+        assert response.status_code == 200, response.text[:300]
+        assert not response.headers["content-type"].startswith("application/zip")
+        text = response.content.decode("utf-8")
+        if what != "comments":
+            assert "Une proposition visible" in text  # the export has its content, but for the hidden
+        assert_nothing_hidden(text)
