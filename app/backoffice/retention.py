@@ -27,6 +27,7 @@ from app.audit import service as audit
 from app.moderation.models import Report
 from app.notifications.models import Notification
 from app.proposals.models import Comment, Proposal
+from app.voting.models import Ballot, SupportVote
 
 # The periods, in one place (the register of processing quotes them).
 ACCOUNT_TOKENS_KEPT = timedelta(days=7)  # after a mailed link or claim code was used or expired
@@ -80,6 +81,8 @@ def _unconfirmed_accounts(now: datetime, idle: timedelta) -> ColumnElement[bool]
         ~_references(Proposal, col(Proposal.author_id)),
         ~_references(Comment, col(Comment.author_id)),
         ~_references(Report, col(Report.reporter_id)),
+        ~_references(SupportVote, col(SupportVote.voter_id)),
+        ~_references(Ballot, col(Ballot.voter_id)),
     )
 
 
