@@ -28,7 +28,6 @@ from app.core.settings import PROJECT_ROOT
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_CUSTOM_MAGIC = b"PGDMP"
-PAGES_PER_STEP = 1024  # the SQLite backup copies this many pages, then lets writers in
 
 
 class BackupError(Exception):
@@ -144,7 +143,10 @@ def _sqlite_backup(source: Path, target: Path) -> None:
         raise BackupError(f"No database at {source}.")
     with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, \
             closing(sqlite3.connect(target)) as dst:
-        src.backup(dst, pages=PAGES_PER_STEP)
+        # All pages in one step, under one read transaction: in WAL mode writers go on meanwhile, and
+        # the copy is the database as of that transaction (a stepped copy would start over each
+        # time another connection writes, and might never end on a busy platform).
+        src.backup(dst, pages=-1)
         # The copy is one file: no WAL beside it, whatever the source's journal mode.
         dst.execute("PRAGMA journal_mode=DELETE")
         check = dst.execute("PRAGMA integrity_check").fetchone()
@@ -157,7 +159,9 @@ def _sqlite_backup(source: Path, target: Path) -> None:
 
 def restore(database_url: str, path: Path, *, force: bool = False) -> RestoreReport:
     """Replace the configured database by the backup at `path`. Refuses a database that holds
-    rows unless `force` (stop the platform before restoring)."""
+    rows unless `force` (stop the platform before restoring). The safe path is an empty database:
+    on PostgreSQL `--clean` drops and recreates what the backup holds, and leaves tables that only
+    a newer schema has."""
     backend = backend_of(database_url)
     path = path.resolve()
     if not path.is_file():
