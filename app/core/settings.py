@@ -102,8 +102,9 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     mail_from: str = "Carreau <ne-pas-repondre@carreau.localhost>"
 
-    # Evaluation and open data: counts of fewer people than this are never shown (figures, files)
-    privacy_threshold: int = Field(default=5, ge=2)
+    # Evaluation and open data: counts of fewer people than this are never shown (figures, files).
+    # At least 3: with 2, some tables cannot be protected by suppression (1 + 1 beside a total of 2).
+    privacy_threshold: int = Field(default=5, ge=3)
     # Licence of the open-data exports: "etalab-2.0" (Licence Ouverte 2.0) or "odbl-1.0"
     open_data_licence: str = Field(default="etalab-2.0", pattern=r"^(etalab-2\.0|odbl-1\.0)$")
 
