@@ -78,7 +78,8 @@ def require_principal(principal: OptionalPrincipal) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 
 
-WRITE_RATES = {"proposal": "10/hour", "comment": "30/hour", "report": "30/hour", "vote": "120/minute"}
+WRITE_RATES = {"proposal": "10/hour", "comment": "30/hour", "report": "30/hour", "vote": "120/minute",
+               "evaluation": "60/hour"}
 
 
 def limit_writes(limiter: RateLimiter, principal: Principal, kind: str) -> None:

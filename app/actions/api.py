@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from sqlmodel import Session, select
 
-from app.accounts.deps import CurrentPrincipal, OptionalPrincipal
-from app.actions import service
+from app.accounts.deps import CurrentPrincipal, OptionalPrincipal, RateLimiterDep, limit_writes
+from app.actions import evaluations, service
 from app.actions.models import ActionUpdate, PublicAction
 from app.actions.schemas import (
     ActionCreate,
@@ -18,6 +18,8 @@ from app.actions.schemas import (
     ActionUpdateOut,
     AnswerIn,
     AnswerOut,
+    EvaluationIn,
+    EvaluationSummaryOut,
     MergeIn,
     MergeOut,
     UpdateDraft,
@@ -139,3 +141,32 @@ def add_update(action_id: int, data: UpdateDraft, session: SessionDep, now: NowD
     entry = service.add_update(session, principal, item, data, now=now)
     session.commit()
     return _update_out(entry)
+
+
+def _evaluation_out(session: Session, item: PublicAction) -> EvaluationSummaryOut:
+    found = evaluations.summary(session, item)
+    return EvaluationSummaryOut(action_id=item.id or 0, count=found.count, average=found.average,
+                                distribution={str(rating): n for rating, n in sorted(found.distribution.items())})
+
+
+@router.get("/actions/{action_id}/evaluation", response_model=EvaluationSummaryOut,
+            summary="Residents' evaluation of an action: count, average and distribution (never who rated)")
+def get_evaluation(action_id: int, session: SessionDep, principal: OptionalPrincipal) -> EvaluationSummaryOut:
+    return _evaluation_out(session, service.get_action(session, action_id, principal=principal))
+
+
+@router.post("/actions/{action_id}/evaluation", response_model=EvaluationSummaryOut,
+             summary="Rate an action 1-5 with an optional comment (eligible residents, follow-up phase); "
+                     "201 for a first rating, 200 when it replaces the previous one",
+             responses={201: {"model": EvaluationSummaryOut}, 403: {"description": "Not eligible"},
+                        409: {"description": "evaluation-closed: outside the follow-up phase"},
+                        422: {"description": "Invalid rating or comment"}})
+def evaluate(action_id: int, data: EvaluationIn, response: Response, session: SessionDep, now: NowDep,
+             principal: CurrentPrincipal, limiter: RateLimiterDep) -> EvaluationSummaryOut:
+    item = service.get_action(session, action_id, principal=principal)
+    first = evaluations.own_evaluation(session, principal, item) is None
+    limit_writes(limiter, principal, "evaluation")
+    evaluations.evaluate(session, principal, item, rating=data.rating, comment=data.comment, now=now)
+    session.commit()
+    response.status_code = 201 if first else 200
+    return _evaluation_out(session, item)

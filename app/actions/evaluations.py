@@ -27,6 +27,10 @@ class ActionNotFound(NotFound):
     message = N_("Cette action n’existe pas.")
 
 
+class EvaluationNotFound(NotFound):
+    message = N_("Cette évaluation n’existe pas.")
+
+
 class EvaluationClosed(Conflict):
     code = "evaluation-closed"
     message = N_("Les actions s’évaluent pendant la phase de suivi de leur consultation.")
@@ -141,7 +145,7 @@ def summary(session: Session, action: PublicAction) -> EvaluationSummary:
 
 
 def public_comments(session: Session, action: PublicAction, *, principal: Principal | None = None,
-                    limit: int = 50) -> list[ActionEvaluation]:
+                    limit: int = 50, offset: int = 0) -> list[ActionEvaluation]:
     """Residents' comments on the action, newest first; hidden ones only for moderators of its scope."""
     query = select(ActionEvaluation).where(
         col(ActionEvaluation.action_id) == action.id, col(ActionEvaluation.comment).is_not(None)
@@ -149,8 +153,15 @@ def public_comments(session: Session, action: PublicAction, *, principal: Princi
     consultation = consultations.get(session, action.consultation_id, principal=principal)
     if not can(principal, Action.moderate_content, consultations.scope_of(consultation)):
         query = query.where(col(ActionEvaluation.state) == "published")
-    query = query.order_by(col(ActionEvaluation.updated_at).desc(), col(ActionEvaluation.id).desc()).limit(limit)
-    return list(session.exec(query))
+    query = query.order_by(col(ActionEvaluation.updated_at).desc(), col(ActionEvaluation.id).desc())
+    return list(session.exec(query.offset(offset).limit(limit)))
+
+
+def get_evaluation(session: Session, evaluation_id: int) -> ActionEvaluation:
+    evaluation = session.get(ActionEvaluation, evaluation_id)
+    if evaluation is None:
+        raise EvaluationNotFound()
+    return evaluation
 
 
 def set_comment_visibility(session: Session, principal: Principal, evaluation: ActionEvaluation, *, hidden: bool,

@@ -6,22 +6,23 @@ Every form works without JavaScript (POST, then a redirect); a refused form come
 typed and each error beside its field."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
-from app.accounts.deps import CurrentPrincipal, OptionalPrincipal
+from app.accounts.deps import CurrentPrincipal, OptionalPrincipal, RateLimiterDep, limit_writes
 from app.accounts.models import User
-from app.accounts.policy import Principal
+from app.accounts.policy import Action, Principal, can
 from app.accounts.service import display_name_of
-from app.actions import service
-from app.actions.models import ActionStatus, PublicAction
+from app.actions import evaluations, service
+from app.actions.models import ActionEvaluation, ActionStatus, PublicAction
 from app.actions.schemas import (
     ANSWER_MAX,
     DESCRIPTION_MAX,
@@ -41,7 +42,8 @@ from app.core.db import SessionDep
 from app.core.errors import Forbidden
 from app.core.i18n import N_, get_locale
 from app.core.i18n import gettext as _
-from app.core.templating import render
+from app.core.ratelimit import TooManyRequests
+from app.core.templating import render, wants_fragment
 from app.moderation import merging
 from app.proposals import service as proposals
 from app.proposals.models import Proposal, ProposalState
@@ -164,13 +166,164 @@ def list_page(
 
 
 @router.get("/actions/{action_id}", response_class=HTMLResponse, name="actions:show")
-def show_page(request: Request, action_id: int, session: SessionDep, principal: OptionalPrincipal) -> HTMLResponse:
+def show_page(request: Request, action_id: int, session: SessionDep, now: NowDep, principal: OptionalPrincipal,
+              avis: Annotated[int, Query(ge=1, le=10000)] = 1) -> HTMLResponse:
     item = service.get_action(session, action_id, principal=principal)
+    return _show(request, session, principal, item, now=now, page=avis)
+
+
+def _show(request: Request, session: Session, principal: Principal | None, item: PublicAction, *, now: datetime,
+          page: int = 1, form: "EvaluationForm | None" = None, errors: Errors | None = None,
+          refusal: str | None = None, status_code: int = 200) -> HTMLResponse:
     consultation = consultations.get(session, item.consultation_id, principal=principal)
-    return render(request, "actions/show.html", action=item, consultation=consultation,
+    context = _evaluation_context(session, principal, item, consultation, now=now, page=page, form=form,
+                                  errors=errors, refusal=refusal)
+    return render(request, "actions/show.html", status_code=status_code, action=item, consultation=consultation,
                   axis=_axis(session, consultation), proposals=service.proposals_of(session, item),
                   updates=service.updates_of(session, item), can_manage=service.can_manage(principal, consultation),
-                  status_names=STATUS_NAMES, day=day_words)
+                  status_names=STATUS_NAMES, day=day_words, principal=principal, **context)
+
+
+# --- residents' evaluation of an action
+
+RATING_NAMES = {
+    1: N_("1 – très insatisfait"), 2: N_("2 – insatisfait"), 3: N_("3 – moyennement satisfait"),
+    4: N_("4 – satisfait"), 5: N_("5 – très satisfait"),
+}
+EVALUATION_ERRORS = {
+    "rating": evaluations.InvalidEvaluation.message,
+    "comment": N_("Le commentaire compte au plus 2 000 caractères."),
+}
+COMMENTS_PER_PAGE = 20
+
+
+@dataclass
+class EvaluationForm:
+    """What the resident chose and typed, kept as it was so that a refused form comes back unchanged."""
+
+    rating: str = ""
+    comment: str = ""
+
+    @classmethod
+    def of(cls, evaluation: ActionEvaluation | None) -> "EvaluationForm":
+        if evaluation is None:
+            return cls()
+        return cls(str(evaluation.rating), evaluation.comment or "")
+
+    def parse(self) -> tuple[int | None, Errors]:
+        errors: Errors = {}
+        rating = int(self.rating) if self.rating.strip() in {"1", "2", "3", "4", "5"} else None
+        if rating is None:
+            errors["rating"] = [_(EVALUATION_ERRORS["rating"])]
+        if len(self.comment.strip()) > evaluations.MAX_COMMENT:
+            errors["comment"] = [_(EVALUATION_ERRORS["comment"])]
+        return (None if errors else rating), errors
+
+
+def average_words(average: float | None) -> str:
+    """"3,8 sur 5" (one decimal, as the reader's language writes it)."""
+    if average is None:
+        return ""
+    figure = format_decimal(round(average, 1), format="0.0", locale=get_locale())
+    return _("%(average)s sur 5", average=figure)
+
+
+def _evaluation_context(session: Session, principal: Principal | None, item: PublicAction,
+                        consultation: Consultation, *, now: datetime, page: int = 1,
+                        form: EvaluationForm | None = None, errors: Errors | None = None,
+                        refusal: str | None = None, done: str | None = None) -> dict[str, Any]:
+    """What the evaluation section needs: the summary, the comments, and the form or why there is none."""
+    summary = evaluations.summary(session, item)
+    reason = evaluations.can_evaluate(session, principal, item, now=now)
+    own = evaluations.own_evaluation(session, principal, item)
+    comments = evaluations.public_comments(session, item, principal=principal, limit=COMMENTS_PER_PAGE + 1,
+                                           offset=(page - 1) * COMMENTS_PER_PAGE)
+    bars = [(rating, RATING_NAMES[rating], summary.distribution[rating],
+             round(100 * summary.distribution[rating] / summary.count) if summary.count else 0)
+            for rating in range(5, 0, -1)]
+    return {
+        "summary": summary, "average_text": average_words(summary.average), "bars": bars,
+        "rating_names": RATING_NAMES, "evaluation_reason": _(reason) if reason else None,
+        "evaluation_closed": reason == evaluations.EvaluationClosed.message, "own_evaluation": own,
+        "evaluation_form": form or EvaluationForm.of(own), "evaluation_errors": errors or {},
+        "evaluation_refusal": refusal, "evaluation_done": done, "comment_max": evaluations.MAX_COMMENT,
+        "evaluation_comments": comments[:COMMENTS_PER_PAGE], "comments_page": page,
+        "comments_more": len(comments) > COMMENTS_PER_PAGE,
+        "can_moderate": bool(can(principal, Action.moderate_content, consultations.scope_of(consultation))),
+        "rating_of": RATING_NAMES, "moment": _moment,
+    }
+
+
+def _moment(value: datetime) -> str:
+    return format_date(value, "long", locale=get_locale())
+
+
+def _evaluation_fragment(request: Request, session: Session, principal: Principal | None, item: PublicAction, *,
+                         now: datetime, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    consultation = consultations.get(session, item.consultation_id, principal=principal)
+    context = _evaluation_context(session, principal, item, consultation, now=now, **extra)
+    return render(request, "actions/_evaluation.html", status_code=status_code, action=item, principal=principal,
+                  **context)
+
+
+@router.post("/actions/{action_id}/evaluation", response_class=HTMLResponse, name="actions:evaluate")
+def evaluate(request: Request, action_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
+             limiter: RateLimiterDep, rating: Annotated[str, Form(max_length=10)] = "",
+             comment: Annotated[str, Form(max_length=evaluations.MAX_COMMENT * 2)] = "") -> Response:
+    item = service.get_action(session, action_id, principal=principal)
+    form = EvaluationForm(rating, comment)
+    value, errors = form.parse()
+    refusal: str | None = None
+    status_code = 422
+    try:
+        if value is not None:
+            limit_writes(limiter, principal, "evaluation")
+            evaluations.evaluate(session, principal, item, rating=value, comment=comment, now=now)
+    except evaluations.InvalidEvaluation as error:
+        errors = {"rating": [_(error.message)]}
+    except (evaluations.EvaluationClosed, Forbidden, TooManyRequests) as error:
+        refusal, status_code = _(error.message), error.status_code
+    if errors or refusal:
+        session.rollback()
+        if wants_fragment(request):
+            return _evaluation_fragment(request, session, principal, item, now=now, status_code=status_code,
+                                        form=form, errors=errors, refusal=refusal)
+        return _show(request, session, principal, item, now=now, form=form, errors=errors, refusal=refusal,
+                     status_code=status_code)
+    session.commit()
+    done = _("Merci : votre évaluation est enregistrée. Vous pouvez la modifier pendant toute la phase de suivi.")
+    if wants_fragment(request):
+        session.refresh(item)
+        return _evaluation_fragment(request, session, principal, item, now=now, done=done)
+    _flash(request, done)
+    return _redirect(f"/actions/{item.id}#evaluation")
+
+
+@router.post("/gestion/avis/{evaluation_id}/masquer", response_class=HTMLResponse, name="actions:hide_evaluation")
+def hide_evaluation(request: Request, evaluation_id: int, session: SessionDep, now: NowDep,
+                    principal: CurrentPrincipal) -> Response:
+    return _set_visibility(request, session, principal, evaluation_id, hidden=True, now=now)
+
+
+@router.post("/gestion/avis/{evaluation_id}/retablir", response_class=HTMLResponse,
+             name="actions:restore_evaluation")
+def restore_evaluation(request: Request, evaluation_id: int, session: SessionDep, now: NowDep,
+                       principal: CurrentPrincipal) -> Response:
+    return _set_visibility(request, session, principal, evaluation_id, hidden=False, now=now)
+
+
+def _set_visibility(request: Request, session: Session, principal: Principal, evaluation_id: int, *, hidden: bool,
+                    now: datetime) -> Response:
+    evaluation = evaluations.get_evaluation(session, evaluation_id)
+    evaluations.set_comment_visibility(session, principal, evaluation, hidden=hidden, now=now)
+    session.commit()
+    message = _("Le commentaire est masqué ; la note compte toujours.") if hidden else _(
+        "Le commentaire est de nouveau visible.")
+    if wants_fragment(request):
+        return render(request, "actions/_evaluation_comment.html", evaluation=evaluation, can_moderate=True,
+                      rating_of=RATING_NAMES, moment=_moment, notice=message)
+    _flash(request, message)
+    return _redirect(f"/actions/{evaluation.action_id}#avis-{evaluation.id}")
 
 
 # --- official answers

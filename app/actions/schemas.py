@@ -183,3 +183,29 @@ class MergeOut(BaseModel):
     supports: int = Field(description="The supports of the proposal that stays, once merged")
     moved: int = Field(description="Supports carried over")
     dropped: int = Field(description="Duplicate supports of residents who already supported it (counted once)")
+
+
+EVALUATION_COMMENT_MAX = 2000
+
+
+class EvaluationIn(BaseModel):
+    """A resident's rating of an action (during the follow-up phase of its consultation)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rating: int = Field(ge=1, le=5, strict=True, description="1 (very dissatisfied) to 5 (very satisfied)")
+    comment: str | None = Field(default=None, max_length=EVALUATION_COMMENT_MAX,
+                                description="Optional; Markdown; published without the author's name")
+
+    @field_validator("comment", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return _clean(value)
+
+
+class EvaluationSummaryOut(BaseModel):
+    """The residents' evaluation of an action: never who rated."""
+
+    action_id: int
+    count: int
+    average: float | None = Field(description="Mean rating (2 decimals); null until someone rates")
+    distribution: dict[str, int] = Field(description="How many ratings of each value, keys '1' to '5'")

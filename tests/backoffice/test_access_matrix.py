@@ -33,7 +33,7 @@ from sqlmodel import Session, select
 
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
-from app.actions.models import PublicAction
+from app.actions.models import ActionEvaluation, PublicAction
 from app.audit.models import AuditEntry
 from app.consultations.models import Consultation
 from app.core.csrf import CSRF_COOKIE, SAFE_METHODS
@@ -112,6 +112,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/actions"): MODERATION,
     ("PATCH", "/api/v1/actions/{action_id}"): MODERATION,
     ("POST", "/api/v1/actions/{action_id}/updates"): MODERATION,
+    ("POST", "/gestion/avis/{evaluation_id}/masquer"): MODERATION,  # a resident's comment on an action
+    ("POST", "/gestion/avis/{evaluation_id}/retablir"): MODERATION,
     # The counter (a mediator of any commune opens it; a resident belongs to their commune's)
     ("GET", "/guichet"): "S X X X X O O O",
     ("GET", "/guichet/inscrire"): "S X X X X O O O",
@@ -139,7 +141,8 @@ MATRIX_PATH = re.compile(
 
 def in_matrix(method: str, path: str) -> bool:
     if path.startswith("/api/v1/actions"):
-        return method not in SAFE_METHODS  # reading actions is public
+        # reading actions is public; rating one is a resident's act, not the back office's
+        return method not in SAFE_METHODS and not path.endswith("/evaluation")
     return MATRIX_PATH.fullmatch(path) is not None
 
 
@@ -199,6 +202,7 @@ class World:
     author: User  # wrote in `open`
     blocked: User  # wrote in `open`, barred from participating for a week
     resident: User  # of 62510, registered at the counter, never online
+    evaluation: ActionEvaluation | None = None  # a resident's rating of `action`, with a comment
 
 
 def make_world(session: Session) -> World:
@@ -239,8 +243,12 @@ def make_world(session: Session) -> World:
     resident.registered_by_id = people["mediator of 62510"].id  # type: ignore[union-attr]
     session.add_all([blocked, action, resident])
     session.flush()
+    evaluation = ActionEvaluation(action_id=action.id or 0, user_id=author.id, rating=2, comment="Trop lent",
+                                  comment_html="<p>Trop lent</p>", created_at=NOW, updated_at=NOW)
+    session.add(evaluation)
+    session.flush()
     return World(people, draft, open_, voting, judgment, published, duplicate, pending, hidden, supported, action,
-                 author, blocked, resident)
+                 author, blocked, resident, evaluation)
 
 
 # --- the request each route gets: a path with axis-1 objects, and what a real form or program sends
@@ -268,7 +276,7 @@ def _path(template: str, w: World) -> str:
     values = {
         "consultation_id": w.open.id, "proposal_id": w.published.id, "action_id": w.action.id,
         "user_id": w.author.id, "path_type": "propositions", "target_type": "proposal", "target_id": w.published.id,
-        "slug": w.open.slug,
+        "slug": w.open.slug, "evaluation_id": w.evaluation.id if w.evaluation else 0,
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 
@@ -364,6 +372,10 @@ CALLS: dict[tuple[str, str], BuildCall] = {
     ("POST", "/guichet/habitants/{user_id}/code"): lambda w, u, a: Call(f"/guichet/habitants/{w.resident.id}/code",
                                                                        {}),
     ("GET", "/gestion/exports/{consultation_id}/fichier"): lambda w, u, a: Call(_export_link(w, u, a)),
+    ("POST", "/gestion/avis/{evaluation_id}/masquer"): lambda w, u, a: Call(
+        _path("/gestion/avis/{evaluation_id}/masquer", w), {}),
+    ("POST", "/gestion/avis/{evaluation_id}/retablir"): lambda w, u, a: Call(
+        _path("/gestion/avis/{evaluation_id}/retablir", w), {}),
 }
 
 
