@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from app.accounts import oidc, service
@@ -49,6 +50,8 @@ def safe_next(target: str | None) -> str:
     """Only paths on this site (an open redirect would lend our name to phishing)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
+    if any(ord(c) < 0x20 or c == "\x7f" for c in target):
+        return "/"  # browsers drop tabs and new lines: "/\t/evil.example" would be "//evil.example"
     return target
 
 
@@ -264,15 +267,18 @@ def forgot(request: Request, session: SessionDep, now: NowDep, limiter: RateLimi
     limiter.hit(RESET_RATE_PER_ACCOUNT, "reset", service.normalize_email(email))
     found = service.request_password_reset(session, email=email, now=now)
     session.commit()
+    # The same answer whether or not the address has an account, as fast: the mail goes after it
+    # (sending it first made the answer slower for known addresses, which told them apart).
+    response = render(request, "accounts/forgot.html", email=email, sent=True)
     if found is not None:
         user, token = found
         assert user.email is not None
-        _mail(request, to=user.email, subject=_("Choisir un nouveau mot de passe"), body=_(
-            "Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable une heure) :\n%(link)s\n\n"
-            "Si vous n’avez rien demandé, ignorez ce message : votre mot de passe reste le même.",
-            link=_link(request, "/mot-de-passe/nouveau", jeton=token)))
-    # The same answer whether or not the address has an account.
-    return render(request, "accounts/forgot.html", email=email, sent=True)
+        response.background = BackgroundTask(
+            _mail, request, to=user.email, subject=_("Choisir un nouveau mot de passe"), body=_(
+                "Bonjour,\n\nPour choisir un nouveau mot de passe, ouvrez ce lien (valable une heure) :\n%(link)s\n\n"
+                "Si vous n’avez rien demandé, ignorez ce message : votre mot de passe reste le même.",
+                link=_link(request, "/mot-de-passe/nouveau", jeton=token)))
+    return response
 
 
 @router.get("/mot-de-passe/nouveau", response_class=HTMLResponse, name="accounts:reset")

@@ -58,6 +58,8 @@ def _local_path(target: str) -> str:
     """Only paths on this site: an open redirect would lend our name to phishing."""
     if not target.startswith("/") or target.startswith(("//", "/\\")):
         return "/"
+    if any(ord(c) < 0x20 or c == "\x7f" for c in target):
+        return "/"  # browsers drop tabs and new lines: "/\t/evil.example" would be "//evil.example"
     return target
 
 

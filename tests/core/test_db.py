@@ -23,7 +23,7 @@ def test_sqlite_creates_the_directory_and_sets_its_pragmas(sqlite_engine: Engine
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == SQLITE_BUSY_TIMEOUT_MS == 5000
-        assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL (durable on a power cut)
     assert (tmp_path / "nested" / "dir" / "carreau.db").exists()
 
 
