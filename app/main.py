@@ -39,6 +39,7 @@ from app.evaluation import api as evaluation_api
 from app.evaluation import downloads as evaluation_downloads
 from app.evaluation import programme as _programme  # noqa: F401  (registers its section of the axis pages)
 from app.evaluation import routes as evaluation_routes
+from app.evaluation import satisfaction_routes as evaluation_satisfaction
 from app.moderation import api as moderation_api
 from app.moderation import routes as moderation_routes
 from app.notifications import api as notifications_api
@@ -113,7 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_routes.router)
     app.include_router(accounts_api.router)
     for routes in (notifications_routes, consultations_routes, proposals_routes, voting_routes, moderation_routes,
-                   actions_routes, assisted_routes, backoffice_routes, evaluation_routes, evaluation_downloads):
+                   actions_routes, assisted_routes, backoffice_routes, evaluation_satisfaction, evaluation_routes,
+                   evaluation_downloads):
         app.include_router(routes.router)
     for api in (notifications_api, consultations_api, proposals_api, voting_api, moderation_api, actions_api,
                 assisted_api, backoffice_api, evaluation_api):
