@@ -45,8 +45,10 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
                 if self.hsts:
                     headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-                # Pages for a signed-in person must not sit in shared caches or the back-forward cache.
-                if "carreau.session" in scope and scope["carreau.session"].user_id is not None:
+                # Pages for a signed-in person, and answers to a program's token, must not sit in
+                # any cache (shared, browser, back-forward).
+                signed_in = "carreau.session" in scope and scope["carreau.session"].user_id is not None
+                if signed_in or any(name == b"authorization" for name, _value in scope.get("headers", ())):
                     headers.setdefault("Cache-Control", "no-store")
             await send(message)
 

@@ -21,7 +21,7 @@ from app.main import create_app
 from app.notifications.policy import unsubscribe_token
 from app.proposals.models import Comment
 from app.territory.models import Axis
-from tests.factories import NOW, make_consultation, make_proposal, make_user
+from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user
 from tests.participation import sign_in
 from tests.support import use_session
 
@@ -210,6 +210,17 @@ def test_signed_in_pages_are_not_cached(app: FastAPI, client: TestClient, sessio
     sign_in(client, app, admin)
     for path in ("/", "/compte", "/gestion", f"/propositions/{data['proposal_id']}", "/compte/donnees.json"):
         assert client.get(path).headers.get("cache-control") == "no-store", path
+
+
+def test_answers_to_a_token_are_not_cached(client: TestClient, session: Session, data: dict[str, str]) -> None:
+    admin = session.get(User, int(data["admin"]))
+    assert admin is not None
+    authorization = bearer(session, admin)
+    for path in ("/api/v1/me", "/api/v1/me/export", f"/api/v1/proposals/{data['proposal_id']}",
+                 f"/api/v1/consultations/{data['consultation_id']}/export"):
+        response = client.get(path, headers=authorization)
+        assert response.status_code == 200, path
+        assert "no-store" in response.headers.get("cache-control", ""), path
 
 
 def test_errors_carry_the_headers_too(client: TestClient) -> None:
