@@ -140,6 +140,7 @@ DATASETS = (
 )
 FORMAT_NAMES = ((Format.csv, "CSV"), (Format.xlsx, "XLSX (Excel)"), (Format.ods, "ODS (LibreOffice)"),
                 (Format.json, "JSON"))
+    (What.evaluations, N_("Évaluations des actions"), N_("les évaluations des actions par les habitants")),
 
 
 @router.get("/gestion/exports/{consultation_id}", response_class=HTMLResponse, name="evaluation:export",

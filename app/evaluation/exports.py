@@ -41,6 +41,7 @@ from app.consultations import service as consultations
 from app.consultations.models import Consultation, VotingMethod
 from app.core.errors import Conflict, Forbidden
 from app.core.i18n import N_
+from app.evaluation import ratings
 from app.evaluation.formats import (
     Column,
     Row,
@@ -78,6 +79,7 @@ class What(StrEnum):
     ballots = "ballots"
     results = "results"
     comments = "comments"
+    evaluations = "evaluations"  # residents' ratings of the consultation's actions (app.evaluation.ratings)
     all = "all"
 
 
@@ -285,7 +287,7 @@ def media_type(plan: ExportPlan) -> str:
 # --- the tables
 
 TABLE_NAMES = {What.proposals: "propositions", What.ballots: "bulletins", What.results: "resultats",
-               What.comments: "commentaires"}
+               What.comments: "commentaires", What.evaluations: "evaluations"}
 
 PROPOSALS = Table("propositions", "Propositions", "Les propositions déposées dans la consultation.", (
     Column("id", "integer", "Identifiant de la proposition sur la plateforme."),
@@ -531,16 +533,22 @@ def ballot_rows(session: Session, consultation: Consultation, plan: ExportPlan) 
                territory.names.get((place.level, place.code), place.code), place.bracket, when.date())
 
 
+def evaluation_rows(session: Session, consultation: Consultation, plan: ExportPlan) -> Iterator[Row]:
+    return ratings.evaluation_rows(session, consultation.id or 0, include_hidden=plan.include_hidden,
+                                   threshold=plan.threshold, yield_per=YIELD_PER)
+
+
 ROWS: dict[What, Callable[[Session, Consultation, ExportPlan], Iterator[Row]]] = {
     What.proposals: proposal_rows, What.ballots: ballot_rows, What.results: result_rows,
-    What.comments: comment_rows,
+    What.comments: comment_rows, What.evaluations: evaluation_rows,
 }
 
 
 def table_of(what: What, consultation: Consultation) -> Table:
     if what is What.results:
         return results_table(consultation.voting_method)
-    return {What.proposals: PROPOSALS, What.ballots: BALLOTS, What.comments: COMMENTS}[what]
+    return {What.proposals: PROPOSALS, What.ballots: BALLOTS, What.comments: COMMENTS,
+            What.evaluations: ratings.EVALUATIONS_TABLE}[what]
 
 
 def sheets(session: Session, consultation: Consultation, plan: ExportPlan) -> list[Sheet]:

@@ -11,13 +11,10 @@ none), else one more row is suppressed, so that their pooled average is never th
 An average is shown only beside a count that is shown. With a period or an EPCI filter, the tables
 by action and by axis are no longer what the public sees and are protected the same way.
 
-The export (`evaluations`, one consultation) holds each rating without any account id nor name:
-the action, the rating, the comment as the public sees it (hidden ones for moderators only), the
-channel, the day, and the rater's EPCI, coarsened to the whole basin where an EPCI holds fewer
-raters than the threshold."""
+The export of a consultation's ratings is in app.evaluation.ratings (`--what evaluations`)."""
 
 from collections import Counter
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -34,7 +31,6 @@ from app.actions.models import ActionEvaluation, PublicAction
 from app.consultations.models import Consultation, ConsultationStatus
 from app.core.i18n import gettext
 from app.evaluation import privacy, stats
-from app.evaluation.formats import Column, Row, Table
 from app.evaluation.privacy import TOTAL, Mark
 from app.evaluation.stats import Filters
 from app.territory.models import Axis, Commune, Epci
@@ -42,7 +38,6 @@ from app.territory.models import Axis, Commune, Epci
 PARIS = ZoneInfo("Europe/Paris")
 UNKNOWN = ""  # the key of the unknown EPCI
 BYS = ("action", "axis", "epci")
-BASIN = "bassin"
 
 
 @dataclass
@@ -224,75 +219,6 @@ def csv_table(table: SatisfactionTable, first_column: str) -> tuple[list[str], l
                              for row in table.rows]
     rows.append(["", gettext("Total"), table.shown_count, average_text(table.shown_average, "en")])
     return header, rows
-
-
-# --- the export of one consultation's ratings (registered as `evaluations` in app.evaluation.exports)
-
-EVALUATIONS_TABLE = Table("evaluations", "Évaluations des actions", (
-    "Les notes (1 à 5) données par les habitants aux actions de la consultation pendant la phase de suivi, "
-    "sans nom ni identifiant de compte."), (
-    Column("action_id", "integer", "Identifiant de l’action sur la plateforme."),
-    Column("action", "string", "Titre de l’action."),
-    Column("note", "integer", "Note de 1 (très insatisfait) à 5 (très satisfait)."),
-    Column("commentaire", "string", "Commentaire de l’habitant (Markdown), tel qu’il est publié ; vide s’il n’y en "
-                                    "a pas ou s’il est masqué par la modération (sauf export des modérateurs)."),
-    Column("masque", "boolean", "Le commentaire est masqué par la modération (export des modérateurs)."),
-    Column("canal", "string", "online (en ligne) ou assisted (avec un médiateur)."),
-    Column("niveau_territoire", "string", "epci, ou bassin quand l’intercommunalité compte trop peu d’évaluateurs "
-                                          "(ou qu’elle est inconnue)."),
-    Column("code_territoire", "string", "SIREN de l’intercommunalité ; vide pour le bassin."),
-    Column("territoire", "string", "Nom de l’intercommunalité, ou « Bassin minier »."),
-    Column("date", "date", "Jour de la dernière note (UTC)."),
-))
-
-
-def coarse_epcis(counts: dict[str | None, int], threshold: int) -> dict[str | None, str]:
-    """EPCI of each rater's group → what the file shows: the EPCI when it holds at least `threshold`
-    raters, else the basin (""); if the basin then holds too few, the smallest EPCIs join it."""
-    shown = {epci: (epci if epci and n >= threshold else "") for epci, n in counts.items()}
-
-    def basin() -> int:
-        return sum(n for epci, n in counts.items() if shown[epci] == "")
-
-    while 0 < basin() < threshold:
-        others = sorted((n, epci) for epci, n in counts.items() if shown[epci] != "" and epci)
-        if not others:
-            break
-        shown[others[0][1]] = ""
-    return shown
-
-
-def evaluation_rows(session: Session, consultation_id: int, *, include_hidden: bool, threshold: int,
-                    yield_per: int = 2000) -> Iterator[Row]:
-    """The ratings of a consultation's actions, one row each, streamed (server-side cursor)."""
-    epci_of = (
-        select(ActionEvaluation.id, Commune.epci_siren)
-        .join(PublicAction, col(PublicAction.id) == col(ActionEvaluation.action_id))
-        .outerjoin(User, col(User.id) == col(ActionEvaluation.user_id))
-        .outerjoin(Commune, col(Commune.insee_code) == col(User.commune_insee))
-        .where(col(PublicAction.consultation_id) == consultation_id)
-    )
-    grouped = select(epci_of.c.epci_siren, func.count()).group_by(epci_of.c.epci_siren)
-    counts = {epci: int(n) for epci, n in session.execute(grouped)}
-    places = coarse_epcis(counts, threshold)
-    names = dict(session.exec(select(Epci.siren, Epci.name)).all())
-    rows = session.execute(
-        select(ActionEvaluation.action_id, PublicAction.title, ActionEvaluation.rating, ActionEvaluation.comment,
-               ActionEvaluation.state, ActionEvaluation.channel, ActionEvaluation.updated_at, Commune.epci_siren)
-        .join(PublicAction, col(PublicAction.id) == col(ActionEvaluation.action_id))
-        .outerjoin(User, col(User.id) == col(ActionEvaluation.user_id))
-        .outerjoin(Commune, col(Commune.insee_code) == col(User.commune_insee))
-        .where(col(PublicAction.consultation_id) == consultation_id)
-        .order_by(col(ActionEvaluation.action_id), col(ActionEvaluation.id))
-        .execution_options(yield_per=yield_per)
-    )
-    for action_id, title, rating, comment, state, channel, moment, epci in rows:
-        hidden = state == "hidden"
-        shown_comment = comment if (not hidden or include_hidden) else None
-        code = places.get(epci, "")
-        level = "epci" if code else BASIN
-        yield (action_id, title, rating, shown_comment or "", hidden if include_hidden else False, channel, level,
-               code, names.get(code, code) if code else "Bassin minier", moment.date())
 
 
 # --- the chart: one bar per row, its average on a scale of 0 to 5

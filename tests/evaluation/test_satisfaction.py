@@ -5,7 +5,9 @@ reader's scope is respected, and each CSV holds exactly what its table shows."""
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -17,7 +19,7 @@ from app.accounts.models import Role, User
 from app.actions import evaluations
 from app.actions.models import ActionEvaluation, PublicAction
 from app.consultations.models import Consultation
-from app.evaluation import satisfaction
+from app.evaluation import exports, satisfaction
 from app.evaluation.privacy import Mark
 from app.evaluation.stats import FiguresForbidden, Filters
 from tests.factories import NOW, make_consultation, make_user
@@ -241,3 +243,76 @@ def test_each_csv_holds_exactly_what_its_table_shows(session: Session, app: Fast
 def test_an_unknown_grouping_is_refused(session: Session, app: FastAPI, client: TestClient, world: World) -> None:
     sign_in(client, app, _evaluator(session))
     assert client.get("/evaluation/satisfaction.csv?par=commune").status_code == 422
+
+
+# --- the export of a consultation's ratings (--what evaluations)
+
+
+def _export(session: Session, who: accounts.Principal, consultation: Consultation, fmt: str = "csv") -> bytes:
+    from tests.evaluation.exporting import export
+
+    return export(session, who, consultation, exports.Format(fmt), exports.What.evaluations, threshold=THRESHOLD)
+
+
+def test_the_export_holds_every_rating_without_anyone_and_with_coarsened_epcis(session: Session,
+                                                                               world: World) -> None:
+    from tests.evaluation.exporting import principal, read_csv
+
+    hidden = session.exec(select(ActionEvaluation).where(ActionEvaluation.action_id == world.garden.id)).first()
+    assert hidden is not None
+    hidden.comment, hidden.comment_html, hidden.state = "Injurieux", "<p>Injurieux</p>", "hidden"
+    session.add(hidden)
+    session.flush()
+    evaluator = principal(session, Role.evaluator)
+    data = _export(session, evaluator, world.axis1)
+    rows = read_csv(data)
+    assert list(rows[0]) == ["action_id", "action", "note", "commentaire", "masque", "canal", "niveau_territoire",
+                             "code_territoire", "territoire", "date"]
+    ratings = session.exec(select(ActionEvaluation).join(PublicAction).where(
+        PublicAction.consultation_id == world.axis1.id)).all()
+    assert len(rows) == len(ratings) == 11
+    assert sorted(int(r["note"]) for r in rows) == sorted(r.rating for r in ratings)
+    for action in (world.benches, world.garden):  # the averages of the action pages come back from the file
+        notes = [int(r["note"]) for r in rows if r["action_id"] == str(action.id)]
+        session.refresh(action)
+        assert round(sum(notes) / len(notes), 2) == evaluations.summary(session, action).average
+    # Lens-Liévin (6 raters here) is named; Hénin-Carvin (2) and the unknown (3) are the basin's.
+    places = Counter((r["niveau_territoire"], r["code_territoire"]) for r in rows)
+    assert places == {("epci", LENS_LIEVIN): 6, ("bassin", ""): 5}
+    text = data.decode()
+    assert "Injurieux" not in text  # hidden comments: moderators' exports only
+    for user_id in session.exec(select(ActionEvaluation.user_id)).all():
+        assert f"user:{user_id}" not in text
+    moderator = principal(session, Role.moderator, axis_number=1)
+    assert "Injurieux" in _export(session, moderator, world.axis1).decode()
+
+
+def test_the_export_is_refused_to_residents(session: Session, world: World) -> None:
+    from tests.evaluation.exporting import principal
+
+    with pytest.raises(exports.ExportForbidden):
+        _export(session, principal(session), world.axis1)
+
+
+def test_the_evaluations_bundle_validates_with_frictionless(session: Session, world: World, tmp_path: Path) -> None:
+    import zipfile
+
+    from frictionless import validate
+
+    from tests.evaluation.exporting import principal
+
+    archive = _export(session, principal(session, Role.evaluator), world.axis1, "bundle")
+    with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
+        assert "evaluations.csv" in bundle.namelist()
+        bundle.extractall(tmp_path)
+    report = validate(str(tmp_path / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "ods", "json"])
+def test_the_export_in_every_format_has_the_same_rows(session: Session, world: World, fmt: str) -> None:
+    from tests.evaluation.exporting import principal, read_any
+
+    who = principal(session, Role.evaluator)
+    found = read_any(exports.Format(fmt), _export(session, who, world.axis1, fmt))
+    assert len(found["evaluations"]) == 11
