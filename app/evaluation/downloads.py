@@ -136,11 +136,11 @@ DATASETS = (
     (What.ballots, N_("Bulletins anonymisés"), N_("les bulletins anonymisés")),
     (What.results, N_("Résultats"), N_("les résultats")),
     (What.comments, N_("Commentaires"), N_("les commentaires")),
+    (What.evaluations, N_("Évaluations des actions"), N_("les évaluations des actions par les habitants")),
     (What.all, N_("Tout"), N_("toutes les données")),
 )
 FORMAT_NAMES = ((Format.csv, "CSV"), (Format.xlsx, "XLSX (Excel)"), (Format.ods, "ODS (LibreOffice)"),
                 (Format.json, "JSON"))
-    (What.evaluations, N_("Évaluations des actions"), N_("les évaluations des actions par les habitants")),
 
 
 @router.get("/gestion/exports/{consultation_id}", response_class=HTMLResponse, name="evaluation:export",
