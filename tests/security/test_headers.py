@@ -140,13 +140,14 @@ def check_headers(response, *, https: bool) -> list[str]:  # type: ignore[no-unt
     return problems
 
 
-def survey(client: TestClient, data: dict[str, str], *, https: bool) -> tuple[dict[str, list[str]], dict[str, int]]:
+def survey(client: TestClient, data: dict[str, str], *, https: bool,
+           headers: dict[str, str] | None = None) -> tuple[dict[str, list[str]], dict[str, int]]:
     """Every GET route and a few static files: the problems found, and the statuses."""
     problems: dict[str, list[str]] = {}
     statuses: dict[str, int] = {}
     paths = [fill(path, data) for path in get_routes(client.app) if path not in SKIPPED]  # type: ignore[arg-type]
     for path in [*paths, *STATIC, "/nulle-part", "/propositions/999999999"]:
-        response = client.get(path, follow_redirects=False)
+        response = client.get(path, headers=headers, follow_redirects=False)
         statuses[path] = response.status_code
         found = check_headers(response, https=https)
         assert response.status_code < 500, f"{path}: {response.status_code}"
@@ -192,6 +193,9 @@ def test_headers_signed_in(app: FastAPI, client: TestClient, session: Session, d
     assert len(pages) > 50, statuses
     assert statuses["/gestion"] == 200
     assert statuses["/compte"] == 200
+    # The fragments htmx asks for (same routes, HX-Request header) hold no inline code either.
+    problems, _statuses = survey(client, data, https=False, headers={"HX-Request": "true"})
+    assert problems == {}
 
 
 def test_headers_over_https(https_app: FastAPI, session: Session, data: dict[str, str]) -> None:
