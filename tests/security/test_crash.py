@@ -43,7 +43,7 @@ SECRET = "crash-test-secret-" + "x" * 32
 VOTERS = 24
 PROPOSALS = 8
 CLIENTS = 8
-KILL_POINTS = (0.15, 0.4, 0.7)  # share of the votes acknowledged when the server is killed
+KILL_POINTS = (0.1, 0.25, 0.4, 0.55, 0.7)  # share of the votes acknowledged when the server is killed
 STARTUP_S = 60.0
 
 
@@ -104,13 +104,15 @@ class Server:
                    CARREAU_VAR_DIR=str(self.var_dir), CARREAU_PAGE_CACHE_SECONDS="0")
         return env
 
-    def start(self) -> None:
+    def start(self, workers: int = 1) -> None:
+        """Start and wait until it answers; with workers > 1, several processes share the database."""
         for _attempt in range(3):  # another process may take the free port first
             self.port = free_port()
             with self.log.open("ab") as log:
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", HOST,
-                     "--port", str(self.port), "--no-access-log", "--log-level", "warning"],
+                     "--port", str(self.port), "--workers", str(workers), "--no-access-log", "--log-level",
+                     "warning"],
                     cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )
             deadline = time.monotonic() + STARTUP_S
@@ -322,8 +324,8 @@ def test_votes_survive_sigkill(server: Server, database_url: str) -> None:
     random.Random(9).shuffle(pairs)
     stream = Stream()
     pending = pairs
-    for share in KILL_POINTS:
-        server.start()
+    for round_number, share in enumerate(KILL_POINTS):
+        server.start(workers=1 + round_number % 2)  # one process, then two sharing the database
         target = max(1, int(len(pairs) * share) - len(stream.acknowledged))
         pending = send_votes(server, ballots, pending, stream, kill_after=target)
         assert server.process is None  # killed mid-stream
