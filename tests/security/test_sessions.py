@@ -50,6 +50,12 @@ SECURITY_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/12"
 REFUSED = "La vérification de sécurité du formulaire a échoué. Rechargez la page, puis réessayez."
 
 
+def browser(app: FastAPI) -> TestClient:
+    """A browser at an address of its own: the limits per address in Redis are shared by every
+    test (and xdist worker) using it, and must not be used up by the others."""
+    return TestClient(app, client=(f"test-{uuid.uuid4().hex}", 50000))
+
+
 def whoami(client: TestClient, cookie: str | None = None) -> int | None:
     """Who the session stands for; with `cookie`, only that session cookie is sent."""
     headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie is not None else None
@@ -110,7 +116,6 @@ def store_app(request: pytest.FixtureRequest, settings: Settings, session: Sessi
     if request.param == "redis":
         redis_client().close()  # skips (fails in CI) without Redis
         update["redis_url"] = SECURITY_REDIS_URL
-        RateLimiter(SECURITY_REDIS_URL).reset()
     app = create_app(settings.model_copy(update=update))
     use_session(app, session)
     app.state.clock = Clock(T0)
@@ -122,7 +127,7 @@ def store_app(request: pytest.FixtureRequest, settings: Settings, session: Sessi
 def test_idle_expiry(store_app: FastAPI, session: Session) -> None:
     alice = make_resident(session, f"alice-{uuid.uuid4().hex[:8]}@example.fr")
     clock = store_app.state.clock
-    with TestClient(store_app) as client:
+    with browser(store_app) as client:
         sign_in_with_password(client, alice.email or "")
         token = client.cookies[COOKIE]
         clock.advance(minutes=29, seconds=59)
@@ -139,7 +144,7 @@ def test_idle_expiry(store_app: FastAPI, session: Session) -> None:
 def test_absolute_expiry(store_app: FastAPI, session: Session) -> None:
     alice = make_resident(session, f"alice-{uuid.uuid4().hex[:8]}@example.fr")
     clock = store_app.state.clock
-    with TestClient(store_app) as client:
+    with browser(store_app) as client:
         sign_in_with_password(client, alice.email or "")
         for _ in range(11 * 4):  # busy every quarter of an hour for 11 hours: never idle
             clock.advance(minutes=15)
@@ -154,7 +159,7 @@ def test_absolute_expiry(store_app: FastAPI, session: Session) -> None:
 @pytest.mark.usefixtures("cheap_hashing")
 def test_sign_out_revokes_on_the_server(store_app: FastAPI, session: Session) -> None:
     alice = make_resident(session, f"alice-{uuid.uuid4().hex[:8]}@example.fr")
-    with TestClient(store_app) as client, TestClient(store_app) as thief:
+    with browser(store_app) as client, browser(store_app) as thief:
         sign_in_with_password(client, alice.email or "")
         stolen = client.cookies[COOKIE]
         assert whoami(thief, stolen) == alice.id
@@ -517,7 +522,6 @@ def test_password_reset_says_and_takes_the_same_for_known_and_unknown_addresses(
 def workers(settings: Settings, session: Session) -> Iterator[list[FastAPI]]:
     """Two instances of the app sharing Redis, as two worker processes would."""
     redis_client().close()
-    RateLimiter(SECURITY_REDIS_URL).reset()
     apps = [create_app(settings.model_copy(update={"redis_url": SECURITY_REDIS_URL})) for _ in range(2)]
     for app in apps:
         use_session(app, session)
@@ -544,13 +548,13 @@ def test_sign_in_limit_is_global_not_per_worker(workers: list[FastAPI], session:
     make_resident(session, email)
     limit = int(account_pages.SIGN_IN_RATE_PER_ACCOUNT.split("/")[0])
     try:
-        with TestClient(workers[0]) as first, TestClient(workers[1]) as second:
+        with browser(workers[0]) as first, browser(workers[1]) as second:
             tokens = {id(first): csrf(first), id(second): csrf(second)}
             statuses = []
             for n in range(limit + 3):
-                browser = (first, second)[n % 2]
-                response = browser.post("/connexion", data={"email": email, "password": "mauvais",
-                                                            "csrf_token": tokens[id(browser)]})
+                sender = (first, second)[n % 2]
+                response = sender.post("/connexion", data={"email": email, "password": "mauvais",
+                                                           "csrf_token": tokens[id(sender)]})
                 statuses.append(response.status_code)
             assert 429 not in statuses[:limit], statuses
             assert statuses[limit:] == [429] * 3, statuses
@@ -591,7 +595,7 @@ def test_limit_holds_under_parallel_hits_from_two_workers() -> None:
 @pytest.mark.usefixtures("cheap_hashing")
 def test_sessions_are_shared_and_revoked_across_workers(workers: list[FastAPI], session: Session) -> None:
     alice = make_resident(session, f"alice-{uuid.uuid4().hex[:8]}@example.fr")
-    with TestClient(workers[0]) as first, TestClient(workers[1]) as second:
+    with browser(workers[0]) as first, browser(workers[1]) as second:
         sign_in_with_password(first, alice.email or "")
         token = first.cookies[COOKIE]
         assert whoami(second, token) == alice.id  # the other worker knows the session
