@@ -1,12 +1,14 @@
 """Demonstration content for `carreau seed demo`: residents of the Bassin minier, a few staff
-accounts, and six consultations over several axes, territories and phases, with proposals,
-supports and comments.
+accounts, and seven consultations over several axes, territories and phases, with proposals,
+supports and comments; in the consultations in their results and follow-up phases, official
+answers (accepted, rejected, under study), the actions of the accepted proposals with their
+progress updates, and residents' ratings of the actions during the follow-up phase.
 
 Everything goes through the domains' own services (sign-up, onboarding, roles, consultations,
-proposals, supports, comments), at moments chosen inside the right phases, so every rule holds as
-it would for real residents. Phase dates are relative to `now`: a run today gives a consultation in
+proposals, supports, comments, answers, actions, ratings), at moments chosen inside the right
+phases, so every rule holds as it would for real residents. Phase dates are relative to `now`: a run today gives a consultation in
 each phase today. Loading is idempotent: accounts are found by address and consultations by slug,
-and what exists is left as it is."""
+and what exists is left as it is (answers, progress updates and ratings are added where missing)."""
 
 import random
 from collections import Counter
@@ -19,12 +21,16 @@ from app.accounts import service as accounts
 from app.accounts.models import Role, User, VerificationLevel
 from app.accounts.passwords import hash_password, password_problems
 from app.accounts.policy import Principal
+from app.actions import evaluations
+from app.actions import service as actions
+from app.actions.models import PublicAction
+from app.actions.schemas import AcceptedAction, UpdateDraft
 from app.consultations import service as consultations
 from app.consultations.models import Consultation
 from app.consultations.schemas import ConsultationIn, PhasesIn, PhaseStart, RulesIn, ScopeIn
 from app.core.errors import DomainError
 from app.proposals import service as proposals
-from app.proposals.models import Proposal
+from app.proposals.models import Proposal, ProposalState
 from app.proposals.schemas import CommentDraft, ProposalDraft
 from app.territory.models import Axis
 from app.territory.search import fold
@@ -145,6 +151,31 @@ class CommentSpec:
 
 
 @dataclass(frozen=True)
+class UpdateSpec:
+    """A dated progress update of an action."""
+
+    days: int  # when, in days from now (negative: past)
+    body: str
+    status: str
+    progress: int
+
+
+@dataclass(frozen=True)
+class AnswerSpec:
+    """The official answer to a proposal; an accepted one becomes an action, with its progress
+    updates and, during the follow-up phase, residents' ratings."""
+
+    state: str  # evaluating, accepted or rejected
+    text: str
+    days: int  # when, in days from now
+    owner: str = ""
+    planned: tuple[int, int] | None = None  # planned start and end, in days from now
+    updates: tuple[UpdateSpec, ...] = ()
+    ratings: str = ""  # one digit (1-5) per rating, given in turn by eligible residents
+    rated: tuple[tuple[str, int, str], ...] = ()  # ratings with a comment: (first name, rating, comment)
+
+
+@dataclass(frozen=True)
 class ProposalSpec:
     author: str  # a resident's first name: they must live in the consultation's territory
     title: str
@@ -154,6 +185,7 @@ class ProposalSpec:
     supports: int = 0  # how many residents support it (voting and results phases only)
     comments: tuple[CommentSpec, ...] = ()
     withdrawn: str | None = None  # the author's last word before withdrawing it
+    answer: AnswerSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +211,8 @@ class ConsultationSpec:
 
 C = CommentSpec
 P = ProposalSpec
+A = AnswerSpec
+U = UpdateSpec
 
 PATRIMOINE = ConsultationSpec(
     axis=13, days=(-6, 12, 40, 61, 75),
@@ -696,7 +730,10 @@ Les adolescents ont peu d'activités culturelles près de chez eux, et les cours
 et chers.
 
 Je propose des ateliers de théâtre gratuits, une fois par semaine, animés par des compagnies du territoire, \
-avec un spectacle en fin d'année.""", commune="62250", supports=6),
+avec un spectacle en fin d'année.""", commune="62250", supports=6,
+          answer=A("evaluating", "Les centres sociaux de Liévin et de Oignies sont partants pour un essai. Nous "
+                                 "cherchons avec eux les compagnies et le financement ; réponse définitive à "
+                                 "l’automne.", days=-18)),
         P("Sylvie", "Le Louvre-Lens dans les écoles et les maisons de retraite", """\
 Le Louvre-Lens est une chance, mais beaucoup d'habitants n'y sont jamais allés.
 
@@ -706,7 +743,14 @@ Je propose que des médiateurs du musée viennent présenter des œuvres, avec d
           comments=(
               C("Jeanine", "Ma voisine de 90 ans serait tellement contente de voir ça."),
               C("Émilie", "Cela existe un peu déjà, mais il faudrait que ce soit régulier et dans tout le bassin."),
-          )),
+          ),
+          answer=A("accepted", "Retenue. Le Louvre-Lens et l’Éducation nationale organisent des visites dans vingt "
+                               "écoles et dix maisons de retraite du bassin dès la rentrée, puis une visite au "
+                               "musée pour chaque groupe.", days=-20, owner="Musée du Louvre-Lens",
+                   planned=(-10, 200),
+                   updates=(U(-6, "Les vingt premières écoles sont choisies avec les inspections de Lens et "
+                                  "d’Hénin-Beaumont ; les médiateurs du musée préparent les reproductions.",
+                              "in_progress", 15),))),
         P("Dominique", "Un bibliobus pour les villages sans médiathèque", """\
 Dans les petites communes, il n'y a ni librairie ni médiathèque.
 
@@ -725,11 +769,98 @@ disponibles dans les médiathèques et sur les sites du patrimoine mondial.""", 
 Le patois fait partie de notre histoire. Mes petits-enfants ne le comprennent plus.
 
 Je propose des cours du soir, des lectures et des chansons en patois picard, dans les médiathèques du \
-bassin.""", commune="59574", supports=3),
+bassin.""", commune="59574", supports=3,
+          answer=A("rejected", "Non retenue comme projet du programme : les médiathèques accueillent déjà des "
+                               "soirées en patois avec les associations locales, dont nous publions l’agenda.",
+                   days=-15)),
     ),
 )
 
-CONSULTATIONS = (PATRIMOINE, LOGEMENT, MOBILITE, CENTRALITES, FRICHES, CULTURE)
+NATURE = ConsultationSpec(
+    axis=4, days=(-140, -130, -100, -80, -45), max_supports=3,
+    title="Des quartiers plus verts et plus frais",
+    summary=(
+        "Arbres, jardins, eau, ombre : les habitants ont proposé puis soutenu des idées pour rendre leurs "
+        "quartiers plus agréables pendant les fortes chaleurs. Les réponses sont publiées et les actions "
+        "retenues avancent : suivez-les et dites ce que vous en pensez."
+    ),
+    body="""\
+## Ce qui s’est passé
+
+- **Propositions** : les habitants du Bassin minier ont déposé leurs idées pendant un mois.
+- **Vote** : chacun disposait de **3 soutiens**.
+- **Réponses** : chaque proposition soutenue a reçu une réponse officielle.
+
+## Le suivi
+
+Les propositions retenues sont devenues des actions. Leur avancement est publié ici, étape par étape. \
+Pendant toute la phase de suivi, les habitants peuvent **noter chaque action de 1 à 5** et dire pourquoi.
+""",
+    proposals=(
+        P("Karim", "Planter des arbres dans les cours d’école", """\
+L’été, les cours d’école en bitume deviennent des fours. Les enfants n’ont nulle part où se mettre à \
+l’ombre.
+
+Je propose de remplacer une partie du bitume par de la terre et d’y planter des arbres, avec les élèves, \
+en commençant par les écoles des cités.""", commune="62510", cost=60_000, supports=14,
+          answer=A("accepted", "Retenue. Dix cours d’école du bassin seront désimperméabilisées et plantées en "
+                               "deux ans, avec les élèves et les parents.", days=-70,
+                   owner="Communes et Mission Bassin Minier", planned=(-60, 300),
+                   updates=(U(-55, "Les dix écoles sont choisies, d’abord celles qui ont le moins d’ombre. "
+                                   "Les plans sont faits avec les enfants en classe.", "in_progress", 20),
+                            U(-20, "Quatre cours sont débitumées ; quarante arbres et des haies y sont "
+                                   "plantés avec les élèves.", "in_progress", 45)),
+                   ratings="544354452453",
+                   rated=(("Jeanine", 5, "Mon petit-fils m’a montré *son* arbre : toute la classe est fière."),
+                          ("Julien", 3, "Bien, mais rien encore dans les écoles d’Hénin-Beaumont.")))),
+        P("Christiane", "Des fontaines à eau dans les parcs", """\
+Quand il fait très chaud, il n’y a presque aucun point d’eau dans les parcs de nos communes.
+
+Je propose d’installer des fontaines à eau potable près des jeux d’enfants et des bancs, et d’en indiquer \
+l’emplacement sur le site de la commune.""", commune="62215", cost=25_000, supports=11,
+          answer=A("accepted", "Retenue. Vingt fontaines seront posées dans les parcs les plus fréquentés avant "
+                               "l’été.", days=-68, owner="Communes du bassin", planned=(-40, 90),
+                   updates=(U(-30, "Les emplacements sont choisis avec les services des espaces verts.",
+                              "in_progress", 30),
+                            U(-5, "Douze fontaines fonctionnent déjà ; les huit autres attendent le "
+                                  "raccordement.", "in_progress", 60)),
+                   ratings="3243224",
+                   rated=(("Mehdi", 2, "Celle de mon parc est souvent en panne."),))),
+        P("Rachid", "Des jardins partagés au pied des terrils", """\
+Beaucoup d’habitants des cités n’ont pas de jardin, alors que des terrains restent en friche à côté.
+
+Je propose des jardins partagés, avec des bacs, un point d’eau et un abri, ouverts aux habitants et aux \
+écoles.""", commune="62186", supports=9,
+          answer=A("accepted", "Retenue. Un premier jardin partagé ouvre au pied d’un terril, avec "
+                               "l’association du quartier.", days=-66, owner="Ville et association de quartier",
+                   updates=(U(-10, "Le jardin est ouvert : trente parcelles, un récupérateur d’eau et un abri. "
+                                   "Inauguration avec les écoles.", "done", 100),),
+                   ratings="55454",
+                   rated=(("Monique", 5, "Enfin des tomates à nous ! Merci à l’association."),))),
+        P("Stéphane", "Fermer le centre-ville aux voitures l’été", """\
+L’été, les rues du centre sont brûlantes et bruyantes.
+
+Je propose de fermer le centre-ville aux voitures les week-ends de juillet et d’août.""", commune="62587",
+          supports=6,
+          answer=A("rejected", "Non retenue : les commerçants et les services de secours n’ont pas pu s’accorder "
+                               "sur un plan de circulation. Des rues piétonnes ponctuelles restent possibles.",
+                   days=-64)),
+        P("Isabelle", "Des toits végétalisés sur les bâtiments publics", """\
+Les toits plats des gymnases et des écoles chauffent au soleil.
+
+Je propose de les couvrir de plantes, qui rafraîchissent le bâtiment et retiennent l’eau de pluie.""",
+          commune="62178", cost=200_000, supports=4,
+          answer=A("evaluating", "À l’étude : les services vérifient quels toits peuvent porter une couverture "
+                                 "végétale.", days=-60)),
+        P("Amina", "Des brumisateurs aux arrêts de bus", """\
+Attendre le bus en plein soleil est pénible, surtout pour les personnes âgées.
+
+Je propose des brumisateurs et des abris ombragés aux arrêts les plus fréquentés.""", commune="59569",
+          supports=2),
+    ),
+)
+
+CONSULTATIONS = (PATRIMOINE, LOGEMENT, MOBILITE, CENTRALITES, FRICHES, CULTURE, NATURE)
 
 
 # --- loading
@@ -748,7 +879,8 @@ class DemoReport:
         if self.nothing_new:
             return "Demo: nothing new (the demo content is already there)."
         parts = [f"{n} {name if n > 1 else name.removesuffix('s')}" for name in
-                 ("accounts", "roles", "consultations", "proposals", "supports", "comments", "passwords")
+                 ("accounts", "roles", "consultations", "proposals", "supports", "comments", "passwords",
+                  "answers", "actions", "updates", "ratings")
                  if (n := self.created[name])]
         if self.created["withdrawals"]:
             parts.append(f"{self.created['withdrawals']} proposal withdrawn by its author")
@@ -925,6 +1057,74 @@ class _Loader:
         return comment.id
 
 
+    # the follow-up: official answers, actions, their progress, residents' ratings
+
+    def follow_up(self, spec: ConsultationSpec) -> None:
+        """What became of the proposals: each step done once (so a demo loaded before these steps
+        existed gets them too), at moments relative to now, in the phases where they belong."""
+        answered = [item for item in spec.proposals if item.answer is not None]
+        consultation = self.session.exec(select(Consultation).where(Consultation.slug == spec.slug)).first()
+        if not answered or consultation is None:
+            return
+        base = self.now.replace(hour=10, minute=0, second=0, microsecond=0)
+        moderator = self.principal(self.users[STAFF[0].person.key])  # the admin answers for every axis
+        for item in answered:
+            answer = item.answer
+            assert answer is not None
+            proposal = self.session.exec(select(Proposal).where(
+                Proposal.consultation_id == consultation.id, Proposal.title == item.title)).first()
+            if proposal is None or proposal.state == ProposalState.withdrawn:
+                continue
+            if proposal.answered_at is None:
+                planned = answer.planned
+                fields = AcceptedAction(
+                    owner=answer.owner,
+                    planned_start=(base + timedelta(days=planned[0])).date() if planned else None,
+                    planned_end=(base + timedelta(days=planned[1])).date() if planned else None,
+                ) if answer.state == ProposalState.accepted else None
+                result = actions.answer(self.session, moderator, proposal, state=answer.state, text=answer.text,
+                                        now=base + timedelta(days=answer.days), action=fields)
+                self.report.created["answers"] += 1
+                self.report.created["actions"] += result.action is not None
+            if answer.state != ProposalState.accepted:
+                continue
+            ids = actions.action_ids_of(self.session, [proposal.id or 0])
+            action = self.session.get(PublicAction, ids[0]) if ids else None
+            if action is None:
+                continue
+            if not actions.updates_of(self.session, action):
+                for update in answer.updates:
+                    moment = base + timedelta(days=update.days)
+                    actions.add_update(self.session, moderator, action, UpdateDraft(
+                        occurred_on=moment.date(), body=update.body, status=update.status,
+                        progress=update.progress), now=moment)
+                    self.report.created["updates"] += 1
+            self.ratings(consultation, action, answer)
+
+    def ratings(self, consultation: Consultation, action: PublicAction, answer: AnswerSpec) -> None:
+        """Residents' ratings during the follow-up phase (up to a day ago); the residents one can sign
+        in as keep theirs, to try rating."""
+        if not answer.ratings and not answer.rated:
+            return
+        opened = consultation.follow_up_starts_at + timedelta(days=1)
+        closed = self.now - timedelta(days=1)
+        if closed <= opened:
+            return
+        commenters = {name for name, _rating, _text in answer.rated}
+        raters = [self.users[p.key] for p in RESIDENTS if not p.signs_in and p.key not in commenters
+                  and consultations.check_eligibility(self.session, self.users[p.key], consultation, now=opened)]
+        offset = (action.id or 0) * 5 % len(raters)
+        plan = [(raters[(offset + n) % len(raters)], int(digit), None) for n, digit in enumerate(answer.ratings)]
+        plan += [(self.users[name], rating, text) for name, rating, text in answer.rated]
+        step = (closed - opened) / (len(plan) + 1)
+        for n, (user, rating, text) in enumerate(plan, start=1):
+            principal = self.principal(user)
+            if evaluations.own_evaluation(self.session, principal, action) is not None:
+                continue
+            evaluations.evaluate(self.session, principal, action, rating=rating, comment=text, now=opened + step * n)
+            self.report.created["ratings"] += 1
+
+
 def load_demo(session: Session, *, now: datetime, terms_version: str, password: str | None = None) -> DemoReport:
     """Create what is missing of the demonstration content (flushes, never commits). The territory
     and the axes must be loaded first. With `password`, the demo's staff accounts and two residents
@@ -933,5 +1133,7 @@ def load_demo(session: Session, *, now: datetime, terms_version: str, password: 
     loader.people()
     for spec in CONSULTATIONS:
         loader.consultation(spec)
+    for spec in CONSULTATIONS:
+        loader.follow_up(spec)
     session.flush()
     return loader.report

@@ -15,6 +15,8 @@ from sqlmodel import Session, SQLModel, col, select
 from app import demo
 from app.accounts import service as accounts
 from app.accounts.models import RoleGrant, User
+from app.actions import service as actions_service
+from app.actions.models import ActionEvaluation, PublicAction
 from app.cli import cli
 from app.consultations import service as consultations
 from app.consultations.models import Consultation, Phase
@@ -54,9 +56,9 @@ def test_consultations_people_and_roles(session: Session) -> None:
 
 def check_consultations(session: Session, report: demo.DemoReport) -> None:
     found = demo_consultations(session)
-    assert len(found) == report.created["consultations"] == 6
+    assert len(found) == report.created["consultations"] == 7
     assert Counter(phase_at(c, NOW) for c in found.values()) == {
-        Phase.information: 1, Phase.proposals: 2, Phase.voting: 2, Phase.results: 1}
+        Phase.information: 1, Phase.proposals: 2, Phase.voting: 2, Phase.results: 1, Phase.follow_up: 1}
     axes = {a.id: a.number for a in session.exec(select(Axis))}
     shape = {
         (axes[c.axis_id], phase_at(c, NOW), c.scope_kind, c.scope_code, c.max_supports, c.min_age)
@@ -69,6 +71,7 @@ def check_consultations(session: Session, report: demo.DemoReport) -> None:
         (2, Phase.voting, "epci", "246200299", 3, None),
         (15, Phase.voting, "basin", None, 0, 16),
         (14, Phase.results, "basin", None, 4, None),
+        (4, Phase.follow_up, "basin", None, 3, None),
     }
     for consultation in found.values():
         assert consultation.voting_method == "support"
@@ -80,7 +83,7 @@ def check_consultations(session: Session, report: demo.DemoReport) -> None:
         assert consultation.created_by_id is not None
     assert sum(bool(c.easy_read_summary and c.easy_read_rules) for c in found.values()) >= 2
     # The first vote froze the rules of the consultations that have votes, and only those.
-    assert {axes[c.axis_id] for c in found.values() if c.first_vote_at is not None} == {2, 14, 15}
+    assert {axes[c.axis_id] for c in found.values() if c.first_vote_at is not None} == {2, 4, 14, 15}
 
 
 def check_people(session: Session) -> None:
@@ -115,7 +118,7 @@ def check_people(session: Session) -> None:
 def test_contributions_follow_the_rules_and_a_second_run_changes_nothing(session: Session) -> None:
     report = load(session)
     check_contributions(session, report)
-    assert report.summary().startswith("Demo: created 34 accounts, 5 roles, 6 consultations, ")
+    assert report.summary().startswith("Demo: created 34 accounts, 5 roles, 7 consultations, ")
     before = table_counts(session)
     again = load(session, now=NOW + timedelta(days=2))
     assert again.nothing_new
@@ -150,7 +153,9 @@ def check_contributions(session: Session, report: demo.DemoReport) -> None:
     withdrawn = [p for p in all_proposals if p.state == ProposalState.withdrawn]
     assert len(withdrawn) == 1
     assert withdrawn[0].withdrawn_at is not None
-    assert {p.state for p in all_proposals} == {ProposalState.published, ProposalState.withdrawn}
+    assert {p.state for p in all_proposals} == {ProposalState.published, ProposalState.withdrawn,
+                                                ProposalState.accepted, ProposalState.rejected,
+                                                ProposalState.evaluating}
 
     # Supports: cast in the voting phase by eligible residents, within max_supports.
     votes = list(session.exec(select(SupportVote).where(col(SupportVote.consultation_id).in_(by_id))))
@@ -167,7 +172,8 @@ def check_contributions(session: Session, report: demo.DemoReport) -> None:
     for (consultation_id, _), used in per_voter.items():
         limit = by_id[consultation_id].max_supports
         assert not limit or used <= limit
-    assert {by_id[c].slug for c, _ in per_voter} == {demo.CENTRALITES.slug, demo.FRICHES.slug, demo.CULTURE.slug}
+    assert {by_id[c].slug for c, _ in per_voter} == {demo.CENTRALITES.slug, demo.FRICHES.slug, demo.CULTURE.slug,
+                                                     demo.NATURE.slug}
     # The counters agree with the votes, and the participation rows with what each voter may still use.
     supports = Counter(v.proposal_id for v in votes)
     for proposal in all_proposals:
@@ -177,7 +183,7 @@ def check_contributions(session: Session, report: demo.DemoReport) -> None:
     for row in session.exec(select(Participation).where(col(Participation.consultation_id).in_(by_id))):
         assert row.supports_used == counted[(row.consultation_id, row.voter_id)]
     # Rankings worth looking at: several different counts in each voted consultation.
-    for slug in (demo.CENTRALITES.slug, demo.FRICHES.slug, demo.CULTURE.slug):
+    for slug in (demo.CENTRALITES.slug, demo.FRICHES.slug, demo.CULTURE.slug, demo.NATURE.slug):
         counts = [p.supports_count for p in all_proposals if p.consultation_id == found[slug].id]
         assert len(set(counts)) >= 5
     # Residents too young for the consultation from 16 did not vote in it.
@@ -204,6 +210,65 @@ def check_contributions(session: Session, report: demo.DemoReport) -> None:
             assert comment.depth == parents[comment.parent_id].depth + 1
 
 
+def test_the_follow_up_answers_actions_progress_and_ratings(app: FastAPI, client: TestClient,
+                                                            session: Session) -> None:
+    """What became of the proposals, in the consultations in their results and follow-up phases:
+    answers of each kind, an action for each accepted one, progress updates, and residents' ratings
+    during the follow-up phase only, by eligible residents (not those one can sign in as)."""
+    report = load(session)
+    found = demo_consultations(session)
+    by_id = {c.id: c for c in found.values()}
+    answered = list(session.exec(select(Proposal).where(col(Proposal.consultation_id).in_(by_id),
+                                                        col(Proposal.answered_at).is_not(None))))
+    assert len(answered) == report.created["answers"] >= 8
+    assert {by_id[p.consultation_id].slug for p in answered} == {demo.CULTURE.slug, demo.NATURE.slug}
+    assert Counter(p.state for p in answered) == {"accepted": 4, "rejected": 2, "evaluating": 2}
+    for proposal in answered:
+        assert proposal.official_answer
+        assert proposal.answered_at is not None
+        assert proposal.answered_at < NOW
+        assert phase_at(by_id[proposal.consultation_id], proposal.answered_at) in (Phase.results, Phase.follow_up)
+    items = list(session.exec(select(PublicAction).where(col(PublicAction.consultation_id).in_(by_id))))
+    assert len(items) == report.created["actions"] == 4
+    for item in items:
+        assert actions_service.proposals_of(session, item)[0].state == ProposalState.accepted
+        updates = actions_service.updates_of(session, item)
+        assert updates
+        assert all(u.occurred_on <= NOW.date() for u in updates)
+        latest = max(updates, key=lambda u: (u.occurred_on, u.id or 0))
+        assert (item.status, item.progress) == (latest.status, latest.progress)
+    assert {i.status for i in items} >= {"in_progress", "done"}
+    assert sum(len(actions_service.updates_of(session, i)) for i in items) == report.created["updates"]
+    ratings = list(session.exec(select(ActionEvaluation)))
+    assert len(ratings) == report.created["ratings"] >= 20
+    signs_in = {accounts.find_by_email(session, p.email).id for p in demo.RESIDENTS if p.signs_in}  # type: ignore[union-attr]
+    for rating in ratings:
+        item = session.get(PublicAction, rating.action_id)
+        assert item is not None
+        consultation = by_id[item.consultation_id]
+        assert consultation.slug == demo.NATURE.slug
+        assert phase_at(consultation, rating.created_at) == Phase.follow_up
+        assert rating.created_at < NOW
+        assert rating.user_id not in signs_in
+        voter = session.get(User, rating.user_id)
+        assert consultations.check_eligibility(session, voter, consultation, now=rating.created_at)
+    for item in items:
+        mine = [r.rating for r in ratings if r.action_id == item.id]
+        assert (item.ratings_count, item.ratings_sum) == (len(mine), sum(mine))
+    assert sum(r.comment is not None for r in ratings) >= 3
+    # The whole chain on the axis page, and the rating form on an action of the follow-up phase.
+    app.state.clock = lambda: NOW
+    nature = found[demo.NATURE.slug]
+    axis = session.get(Axis, nature.axis_id)
+    assert axis is not None
+    page = client.get(f"/axes/{axis.slug}")
+    assert page.status_code == 200, page.text[:500]
+    rated = max(items, key=lambda i: i.ratings_count)
+    action_page = client.get(f"/actions/{rated.id}")
+    assert "sur 5" in action_page.text
+    assert "Connectez-vous pour évaluer cette action" in action_page.text
+
+
 def test_password_only_when_asked(session: Session) -> None:
     load(session)
     assert session.exec(select(func.count()).select_from(User).where(col(User.password_hash).is_not(None))).one() == 0
@@ -228,9 +293,9 @@ def test_the_api_lists_the_demo(app: FastAPI, client: TestClient, session: Sessi
     load(session)
     app.state.clock = lambda: NOW
     listed = client.get("/api/v1/consultations").json()
-    assert listed["total"] == 6
+    assert listed["total"] == 7
     assert Counter(item["phase"] for item in listed["items"]) == {
-        "information": 1, "proposals": 2, "voting": 2, "results": 1}
+        "information": 1, "proposals": 2, "voting": 2, "results": 1, "follow_up": 1}
     # Those open to participation come first.
     assert {item["phase"] for item in listed["items"][:4]} == {"proposals", "voting"}
     assert client.get("/api/v1/consultations", params={"phase": "voting"}).json()["total"] == 2
@@ -258,7 +323,7 @@ def test_seed_demo_command(database: Path, monkeypatch: pytest.MonkeyPatch) -> N
     invoke("db", "upgrade")
     first = invoke("seed", "demo")
     assert "Territory: created" in first
-    assert "Demo: created 34 accounts, 5 roles, 6 consultations, " in first
+    assert "Demo: created 34 accounts, 5 roles, 7 consultations, " in first
     assert "1 proposal withdrawn by its author" in first
     assert "Set CARREAU_DEMO_PASSWORD to sign in as the demo accounts" in first
     second = invoke("seed", "demo")
@@ -269,7 +334,7 @@ def test_seed_demo_command(database: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert f"/connexion with the password in CARREAU_DEMO_PASSWORD as: {demo.ADMIN_EMAIL}, " in third
     engine = make_engine(f"sqlite:///{database}")
     with Session(engine) as session:
-        assert session.exec(select(func.count()).select_from(Consultation)).one() == 6
+        assert session.exec(select(func.count()).select_from(Consultation)).one() == 7
         assert accounts.authenticate(session, email=demo.ADMIN_EMAIL, password=PASSWORD, now=NOW)
     engine.dispose()
 
