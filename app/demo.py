@@ -6,9 +6,10 @@ progress updates, and residents' ratings of the actions during the follow-up pha
 
 Everything goes through the domains' own services (sign-up, onboarding, roles, consultations,
 proposals, supports, comments, answers, actions, ratings), at moments chosen inside the right
-phases, so every rule holds as it would for real residents. Phase dates are relative to `now`: a run today gives a consultation in
-each phase today. Loading is idempotent: accounts are found by address and consultations by slug,
-and what exists is left as it is (answers, progress updates and ratings are added where missing)."""
+phases, so every rule holds as it would for real residents. Phase dates are relative to `now`: a
+run today gives a consultation in each phase today. Loading is idempotent: accounts are found by
+address and consultations by slug, and what exists is left as it is (answers, progress updates and
+ratings are added where missing)."""
 
 import random
 from collections import Counter
