@@ -284,6 +284,21 @@ def test_bearer_requests_are_not_csrf_checked(app: FastAPI, session: Session,
             assert detail != REFUSED, f"{method} {path}"
 
 
+def test_a_bogus_bearer_does_not_fall_back_on_the_cookie(
+        app: FastAPI, session: Session, victim: tuple[TestClient, User, dict[str, str]]) -> None:
+    """The API skips the CSRF check for a bearer token: a made-up one beside the session cookie
+    must then be refused, never be taken for the cookie's person."""
+    client, _alice, values = victim
+    before = database_state(session)
+    for method, path in unsafe_routes(app):
+        if path.startswith("/api/"):
+            response = client.request(method, fill(path, values), json={"title": "x"},
+                                      headers={"Authorization": "Bearer cr_made_up"}, follow_redirects=False)
+            assert response.status_code == 401, f"{method} {path}: {response.status_code}"
+    after = database_state(session)
+    assert [name for name in before if before[name] != after[name]] == []
+
+
 def test_bearer_does_not_excuse_a_page_form(victim: tuple[TestClient, User, dict[str, str]], session: Session) -> None:
     """A made-up bearer header beside the session cookie does not skip the check on pages."""
     client, _alice, _values = victim
