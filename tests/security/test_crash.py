@@ -1,6 +1,7 @@
 """Crashes (SECURITY-NOTES C1, C2, C3): the real server, on SQLite and on PostgreSQL, killed with
 SIGKILL in the middle of a stream of votes, then restarted. Every acknowledged vote is there, none is
-doubled, the counters agree with the rows and the database passes its own integrity checks. The same
+doubled, the counters agree with the rows, a ballot being replaced is whole (the last acknowledged one or
+a later attempt, B6) and the database passes its own integrity checks. The same
 for an export killed halfway: no partial file under the name of a finished one.
 
 Slow (real servers, restarts): marked `slow`; `pytest -m slow tests/security` runs them alone."""
@@ -346,6 +347,96 @@ def test_votes_survive_sigkill(server: Server, database_url: str) -> None:
         assert response.json()["supports"] == VOTERS
     server.kill()
     check_database(database_url, ballots, everything)
+
+
+# --- ballots replaced while the server dies
+
+
+GRADES = ("excellent", "tres_bien", "bien", "assez_bien", "passable", "insuffisant", "a_rejeter")
+
+
+def test_ballot_replacements_survive_sigkill(server: Server, database_url: str) -> None:
+    """Residents re-submit their majority-judgment ballot again and again (each from one client, in
+    order) while the server is killed: afterwards each has one whole ballot, never none after an
+    acknowledged one, never two, never a mix: the last acknowledged one or a later attempt."""
+    now = datetime.now(UTC)
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            consultation = make_consultation(session, phase="voting", voting_method="majority_judgment", now=now)
+            author = make_user(session, now=now)
+            proposal_ids = [make_proposal(session, consultation, author, now=now).id or 0 for _ in range(4)]
+            voters: dict[str, int] = {}
+            for _ in range(CLIENTS * 2):
+                user = make_user(session, now=now)
+                _token, raw = accounts.create_access_token(session, user, name="crash", now=now)
+                voters[f"Bearer {raw}"] = user.id or 0
+            consultation_id = consultation.id or 0
+            session.commit()
+    finally:
+        engine.dispose()
+
+    rng = random.Random(5)
+    plans = {a: [{str(p): rng.choice(GRADES) for p in proposal_ids} for _ in range(12)] for a in voters}
+    outcomes: dict[str, list[tuple[dict[str, str], bool | None]]] = {a: [] for a in voters}  # None: unknown
+    acknowledged = [0]
+    lock = threading.Lock()
+    enough = threading.Event()
+    server.start()
+
+    def client(mine: list[str]) -> None:
+        with httpx2.Client(base_url=server.url, timeout=30) as http:
+            for step in range(12):
+                for authorization in mine:
+                    grades = plans[authorization][step]
+                    try:
+                        response = http.put(f"/api/v1/consultations/{consultation_id}/ballot",
+                                            headers={"Authorization": authorization}, json={"grades": grades})
+                    except httpx2.HTTPError:
+                        outcomes[authorization].append((grades, None))
+                        return
+                    assert response.status_code == 200, response.text
+                    assert response.json()["grades"] == grades
+                    outcomes[authorization].append((grades, True))
+                    with lock:
+                        acknowledged[0] += 1
+                        if acknowledged[0] >= len(voters) * 5:
+                            enough.set()
+
+    authorizations = list(voters)
+    threads = [threading.Thread(target=client, args=(authorizations[i::CLIENTS],), daemon=True)
+               for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    enough.wait(timeout=120)
+    server.kill()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert any(result is None for sent in outcomes.values() for _g, result in sent), "killed after the stream"
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as db:
+            stored: dict[int, list[tuple[int, dict[str, str]]]] = {}
+            for ballot_id, voter_id in db.execute(text(
+                    "SELECT id, voter_id FROM ballot WHERE consultation_id = :c"), {"c": consultation_id}):
+                grades = {str(p): g for p, g in db.execute(text(
+                    "SELECT proposal_id, grade FROM ballot_grade WHERE ballot_id = :b"), {"b": ballot_id})}
+                stored.setdefault(voter_id, []).append((ballot_id, grades))
+        integrity_checks(engine)
+    finally:
+        engine.dispose()
+    for authorization, sent in outcomes.items():
+        ballots_of = stored.get(voters[authorization], [])
+        assert len(ballots_of) <= 1, f"two ballots for one resident: {ballots_of}"
+        acked = [i for i, (_g, result) in enumerate(sent) if result]
+        allowed = [g for i, (g, _r) in enumerate(sent) if not acked or i >= acked[-1]]
+        if not ballots_of:
+            assert not acked, "an acknowledged ballot is gone"
+            continue
+        grades = ballots_of[0][1]
+        assert len(grades) == len(proposal_ids), f"a partial ballot: {grades}"
+        assert grades in allowed, "the stored ballot is neither the last acknowledged one nor a later attempt"
 
 
 # --- exports
