@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -547,10 +548,31 @@ def user_for_access_token(session: Session, raw: str, *, now: datetime) -> User 
     if user is None or user.is_erased:
         return None
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
-        token.last_used_at = now
-        session.add(token)
-        session.flush()
+        # One statement, not the ORM's flush: the token may have been deleted meanwhile (the
+        # account erased from another tab), which the flush would turn into a StaleDataError (500).
+        used = session.execute(update(AccessToken).where(col(AccessToken.id) == token.id)
+                               .values(last_used_at=now).execution_options(synchronize_session=False))
+        if not used.rowcount:
+            return None
+        session.expire(token, ["last_used_at"])
     return user
+
+
+class AccountErased(DomainError):
+    status_code = 401
+    code = "account-erased"
+    message = N_("Ce compte a été effacé.")
+
+
+def hold_person(session: Session, user_id: int) -> None:
+    """Hold the person's row (shared) until the end of the transaction, and refuse if the account
+    was erased meanwhile: a vote cast while the same person erases their account from another tab
+    lands either before the erasure (which then unlinks it) or not at all. PostgreSQL: FOR SHARE
+    here, FOR UPDATE in erase_account; SQLite's writing transactions are serialised already."""
+    erased = session.execute(select(User.erased_at).where(col(User.id) == user_id)
+                             .with_for_update(read=True)).first()
+    if erased is None or erased[0] is not None:
+        raise AccountErased()
 
 
 # --- personal data rights
@@ -602,6 +624,8 @@ def erase_account(session: Session, sessions: SessionStore, user: User, *, now: 
     votes stay counted but nothing links them to anyone any more."""
     assert user.id is not None
     user_id = user.id
+    # Waits for the person's votes in progress (hold_person), and makes those that follow refuse.
+    session.execute(select(User.id).where(col(User.id) == user_id).with_for_update())
     for hook in _erasure_hooks:
         hook(session, user_id, now)
     for model in (OidcIdentity, AccessToken, AccountToken, RoleGrant):

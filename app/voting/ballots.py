@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.accounts.policy import Principal
-from app.accounts.service import export_section, on_erasure
+from app.accounts.service import export_section, hold_person, on_erasure
 from app.audit import service as audit
 from app.consultations import service as consultations
 from app.consultations.models import Consultation, VotingMethod
@@ -75,6 +75,7 @@ def admitted_proposals(session: Session, consultation: Consultation) -> list[Pro
 def _check_can_vote(session: Session, principal: Principal, consultation: Consultation, now: datetime) -> None:
     if consultation.voting_method not in (VotingMethod.majority_judgment, VotingMethod.budget):
         raise WrongMethod()
+    hold_person(session, principal.id)
     allowed = phase_allows(consultation, "vote", now)
     if not allowed:
         raise VotingClosed(allowed.reason)

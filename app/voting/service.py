@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.policy import Principal
-from app.accounts.service import export_section, on_erasure
+from app.accounts.service import export_section, hold_person, on_erasure
 from app.audit import service as audit
 from app.consultations import service as consultations
 from app.consultations.models import Consultation, VotingMethod
@@ -104,6 +104,7 @@ def _check(session: Session, principal: Principal, proposal: Proposal, consultat
            now: datetime) -> None:
     if consultation.voting_method != VotingMethod.support:
         raise WrongMethod()
+    hold_person(session, principal.id)
     allowed = phase_allows(consultation, "vote", now)
     if not allowed:
         raise VotingClosed(allowed.reason)
