@@ -28,7 +28,7 @@ from app.consultations import routes as consultations_routes
 from app.core.clock import utcnow
 from app.core.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
 from app.core.db import make_engine, session_factory
-from app.core.errors import install_error_handlers
+from app.core.errors import API_ERRORS, install_error_handlers
 from app.core.headers import SecurityHeadersMiddleware, content_security_policy
 from app.core.i18n import LocaleMiddleware, compile_catalogs
 from app.core.pagecache import PageCacheMiddleware
@@ -108,16 +108,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(site_routes.theme_router)
     app.include_router(site_routes.router)
-    app.include_router(site_routes.api_router)
+    app.include_router(site_routes.api_router, responses=API_ERRORS)
     app.include_router(territory_routes.router)
-    app.include_router(territory_api.router)
+    app.include_router(territory_api.router, responses=API_ERRORS)
     app.include_router(accounts_routes.router)
-    app.include_router(accounts_api.router)
+    app.include_router(accounts_api.router, responses=API_ERRORS)
     for routes in (notifications_routes, consultations_routes, proposals_routes, voting_routes, moderation_routes,
                    actions_routes, assisted_routes, backoffice_routes, evaluation_satisfaction, evaluation_routes,
                    evaluation_downloads):
         app.include_router(routes.router)
     for api in (notifications_api, consultations_api, proposals_api, voting_api, moderation_api, actions_api,
                 assisted_api, backoffice_api, evaluation_api):
-        app.include_router(api.router)
+        app.include_router(api.router, responses=API_ERRORS)
     return app

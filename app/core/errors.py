@@ -8,7 +8,11 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import iter_route_contexts
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path, get_route_path
 
 from app.core.i18n import N_
 from app.core.i18n import gettext as _
@@ -16,6 +20,28 @@ from app.core.templating import render
 
 logger = logging.getLogger("carreau")
 PROBLEM_JSON = "application/problem+json"
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "An RFC 9457 problem document",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "about:blank, or /problems/<code> naming the refusal"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "In the language of the request"},
+        "errors": {"type": "array", "description": "The invalid parameters (422)", "items": {
+            "type": "object", "properties": {"location": {"type": "array", "items": {"type": "string"}},
+                                             "message": {"type": "string"}}}},
+    },
+}
+# What every route under /api documents besides its own answers: its errors, as problem documents
+# (the API never answers an error otherwise; app.main includes the API routers with it).
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Refused: a problem document (401 sign in, 403, 404, 409, 422, 429 with Retry-After)",
+            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}},
+}
 
 
 class DomainError(Exception):
@@ -113,6 +139,17 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route accepts at this path: Starlette's 405 names only those of the first
+    route matching the path (GET /api/v1/me, not DELETE /api/v1/me, which is another route)."""
+    methods: set[str] = set()
+    path = get_route_path(request.scope)
+    for context in iter_route_contexts(request.app.routes):
+        if context.methods and context.path and compile_path(context.path)[0].match(path):
+            methods |= context.methods
+    return ", ".join(sorted(methods))
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in _DEFAULT_DETAILS else None
@@ -120,6 +157,8 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     response = _respond(request, exc.status_code, detail or _(fallback))
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        response.headers["Allow"] = allowed
     return response
 
 
@@ -135,6 +174,23 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return _error_page(request, 400, detail)
 
 
+def _out_of_range(exc: Exception) -> bool:
+    """A number the database cannot hold (an id of 2**70): SQLite's driver refuses to bind it,
+    PostgreSQL answers "out of range"; no row can have it."""
+    if isinstance(exc, OverflowError):
+        return True
+    return isinstance(exc, DBAPIError) and isinstance(exc.orig, pg_errors.NumericValueOutOfRange)
+
+
+async def _on_out_of_range(request: Request, exc: Exception) -> Response:
+    if not _out_of_range(exc):
+        raise exc  # any other database error: _on_unexpected_error
+    if is_api(request):
+        return problem(422, _("Certains paramètres de la demande ne sont pas valides."),
+                       errors=[{"location": [], "message": "number out of range"}])
+    return _error_page(request, 404, _(_DEFAULT_DETAILS[404]))
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return _respond(request, 500, _(_DEFAULT_DETAILS[500]))
@@ -144,4 +200,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    # Not under Exception: Starlette re-raises what that handler answered, a 500 for the server.
+    app.add_exception_handler(OverflowError, _on_out_of_range)
+    app.add_exception_handler(DBAPIError, _on_out_of_range)
     app.add_exception_handler(Exception, _on_unexpected_error)

@@ -3,11 +3,12 @@
 Small counts come back as the string "<5" (the threshold is a setting), cells suppressed so that
 no small count can be recovered by subtraction as "s"; `suppressed` says whether any was."""
 
+import re
 from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlmodel import Session, select
 
 from app.accounts.deps import CurrentPrincipal
@@ -78,8 +79,18 @@ def _axis_id(session: Session, axis: str | None) -> int | None:
 
 AxisParam = Annotated[str | None, Query(max_length=80, description="Axis number (1-16) or slug")]
 ConsultationParam = Annotated[int | None, Query(description="Consultation id")]
-SinceParam = Annotated[date | None, Query(description="First day included (Paris time)")]
-UntilParam = Annotated[date | None, Query(description="Last day included (Paris time)")]
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: object) -> object:
+    """YYYY-MM-DD only, as documented: pydantic would also read a number as a Unix time (until=0)."""
+    if isinstance(value, str) and not ISO_DAY.fullmatch(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+SinceParam = Annotated[date | None, BeforeValidator(_iso_day), Query(description="First day included (Paris time)")]
+UntilParam = Annotated[date | None, BeforeValidator(_iso_day), Query(description="Last day included (Paris time)")]
 EpciParam = Annotated[str | None, Query(max_length=9, description="SIREN of the participants' EPCI")]
 
 

@@ -26,7 +26,7 @@ from app.consultations import service as consultations
 from app.consultations.models import Consultation, ConsultationStatus, VotingMethod
 from app.core.clock import NowDep
 from app.core.db import SessionDep
-from app.core.errors import Forbidden
+from app.core.errors import API_ERRORS, Forbidden
 from app.core.i18n import N_
 from app.core.ratelimit import RateLimiter
 from app.core.templating import render
@@ -74,7 +74,11 @@ def _download(request: Request, session: Session, principal: Principal,
 
 
 @router.get("/api/v1/consultations/{consultation_id}/export", tags=["evaluation"],
-            summary="Export a consultation (proposals, anonymised ballots, results, comments)")
+            summary="Export a consultation (proposals, anonymised ballots, results, comments)",
+            response_class=StreamingResponse, responses={
+                200: {"description": "The file (a zip for several tables or format=bundle)", "content": {
+                    media.split(";")[0]: {} for media in (*exports.MEDIA_TYPES.values(), "application/zip")}},
+                **API_ERRORS})
 def export_api(request: Request, consultation_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
                fmt: Annotated[Format, Query(alias="format")] = Format.csv,
                what: Annotated[What, Query()] = What.all) -> StreamingResponse:

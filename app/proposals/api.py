@@ -82,12 +82,12 @@ def submit_proposal(consultation_id: int, draft: ProposalDraft, session: Session
     return proposal_out(session, proposal)
 
 
-@router.get("/proposals/{proposal_id}", response_model=ProposalOut)
+@router.get("/proposals/{proposal_id:int}", response_model=ProposalOut)
 def get_proposal(proposal_id: int, session: SessionDep, principal: OptionalPrincipal) -> ProposalOut:
     return proposal_out(session, service.get(session, proposal_id, principal=principal))
 
 
-@router.patch("/proposals/{proposal_id}", response_model=ProposalOut,
+@router.patch("/proposals/{proposal_id:int}", response_model=ProposalOut,
               summary="Edit (author, proposals phase, no vote yet)")
 def edit_proposal(proposal_id: int, patch: ProposalPatch, session: SessionDep, now: NowDep,
                   principal: CurrentPrincipal) -> ProposalOut:

@@ -75,13 +75,13 @@ def admitted_proposals(session: Session, consultation: Consultation) -> list[Pro
 def _check_can_vote(session: Session, principal: Principal, consultation: Consultation, now: datetime) -> None:
     if consultation.voting_method not in (VotingMethod.majority_judgment, VotingMethod.budget):
         raise WrongMethod()
-    hold_person(session, principal.id)
     allowed = phase_allows(consultation, "vote", now)
     if not allowed:
         raise VotingClosed(allowed.reason)
     eligible = consultations.check_eligibility(session, principal.user, consultation, now=now)
     if not eligible:
         raise NotEligible(eligible.reason)
+    hold_person(session, principal.id)  # after: an account erased meanwhile is refused
 
 
 def _validate_grades(admitted: list[Proposal], grades: dict[int, str]) -> dict[int, str]:

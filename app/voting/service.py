@@ -104,13 +104,13 @@ def _check(session: Session, principal: Principal, proposal: Proposal, consultat
            now: datetime) -> None:
     if consultation.voting_method != VotingMethod.support:
         raise WrongMethod()
-    hold_person(session, principal.id)
     allowed = phase_allows(consultation, "vote", now)
     if not allowed:
         raise VotingClosed(allowed.reason)
     eligible = consultations.check_eligibility(session, principal.user, consultation, now=now)
     if not eligible:
         raise NotEligible(eligible.reason)
+    hold_person(session, principal.id)  # after: an account erased meanwhile is refused
 
 
 def _insert(session: Session) -> Any:
