@@ -1,9 +1,9 @@
 """Validated input for official answers, actions, progress updates and merges, and their API shapes."""
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from app.actions.models import ActionStatus
 
@@ -16,6 +16,16 @@ BUDGET_MAX = 1_000_000_000
 MERGE_MAX = 50
 
 AnswerState = Literal["evaluating", "accepted", "rejected"]
+
+
+def _day_only(value: object) -> object:
+    """A day as the schema says (YYYY-MM-DD): pydantic would also read a number as a Unix time."""
+    if isinstance(value, (int, float)):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day_only)]
 
 
 def _clean(value: object) -> object:
@@ -32,9 +42,9 @@ class ActionDraft(BaseModel):
     title: str = Field(min_length=TITLE_MIN, max_length=TITLE_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX, description="Markdown")
     owner: str = Field(default="", max_length=OWNER_MAX, description="The service or body in charge")
-    budget: int | None = Field(default=None, ge=0, le=BUDGET_MAX, description="Euros")
-    planned_start: date | None = None
-    planned_end: date | None = None
+    budget: int | None = Field(default=None, strict=True, ge=0, le=BUDGET_MAX, description="Euros")
+    planned_start: Day | None = None
+    planned_end: Day | None = None
 
     @field_validator("title", "description", "owner", mode="before")
     @classmethod
@@ -56,9 +66,9 @@ class AcceptedAction(BaseModel):
     title: str | None = Field(default=None, min_length=TITLE_MIN, max_length=TITLE_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
     owner: str = Field(default="", max_length=OWNER_MAX)
-    budget: int | None = Field(default=None, ge=0, le=BUDGET_MAX)
-    planned_start: date | None = None
-    planned_end: date | None = None
+    budget: int | None = Field(default=None, strict=True, ge=0, le=BUDGET_MAX)
+    planned_start: Day | None = None
+    planned_end: Day | None = None
 
     @field_validator("title", "description", "owner", mode="before")
     @classmethod
@@ -96,9 +106,9 @@ class ActionPatch(BaseModel):
     title: str | None = Field(default=None, min_length=TITLE_MIN, max_length=TITLE_MAX)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
     owner: str | None = Field(default=None, max_length=OWNER_MAX)
-    budget: int | None = Field(default=None, ge=0, le=BUDGET_MAX)
-    planned_start: date | None = None
-    planned_end: date | None = None
+    budget: int | None = Field(default=None, strict=True, ge=0, le=BUDGET_MAX)
+    planned_start: Day | None = None
+    planned_end: Day | None = None
 
     @field_validator("title", "description", "owner", mode="before")
     @classmethod
@@ -110,10 +120,10 @@ class UpdateDraft(BaseModel):
     """A dated progress update: what happened, and the action's status and progress after it."""
 
     model_config = ConfigDict(extra="forbid")
-    occurred_on: date
+    occurred_on: Day
     body: str = Field(min_length=UPDATE_MIN, max_length=UPDATE_MAX, description="Markdown")
     status: ActionStatus
-    progress: int = Field(ge=0, le=100, description="Per cent")
+    progress: int = Field(strict=True, ge=0, le=100, description="Per cent")
 
     @field_validator("body", mode="before")
     @classmethod

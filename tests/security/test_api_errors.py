@@ -4,7 +4,8 @@
 - a 405 named in `Allow` only the methods of the first route on the path (GET /api/v1/me, not DELETE);
 - PATCH /api/v1/proposals/merge reached PATCH /api/v1/proposals/{proposal_id} (401/422, not 405);
 - the schema documented no error answer, and its 422 as FastAPI's JSON instead of problem+json;
-- the statistics read until=0 as a day (1970-01-01), against their schema (format: date)."""
+- the statistics read until=0 as a day (1970-01-01), against their schema (format: date), and an
+  action took planned_start=0 as a day and budget=false as 0 euros."""
 
 import pytest
 from fastapi import FastAPI
@@ -14,7 +15,7 @@ from sqlmodel import Session
 from app.accounts import service as accounts
 from app.accounts.models import Role
 from app.core.errors import PROBLEM_JSON
-from tests.factories import NOW, bearer, make_user
+from tests.factories import NOW, bearer, make_consultation, make_user
 
 
 def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
@@ -77,3 +78,19 @@ def test_a_day_is_written_yyyy_mm_dd(client: TestClient, session: Session, stats
                                   headers=headers), 422)
     assert client.get(f"/api/v1/stats/{stats}", params={"by": "axis", "since": "2027-02-01", "until": "2027-03-01"},
                       headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("field", [{"planned_start": 0}, {"planned_end": 1700000000}, {"budget": False},
+                                   {"budget": True}])
+def test_an_action_takes_days_as_days_and_euros_as_numbers(client: TestClient, session: Session,
+                                                           field: dict) -> None:
+    """planned_start=0 was stored as 1970-01-01 and budget=false as 0 euros, against the schema."""
+    admin = make_user(session)
+    accounts.grant_role(session, admin, Role.admin, now=NOW)
+    consultation = make_consultation(session, phase="follow_up")
+    body = {"consultation_id": consultation.id, "title": "Rénover le préau", **field}
+    response = client.post("/api/v1/actions", json=body, headers=bearer(session, admin))
+    assert_problem(response, 422)
+    body = {"consultation_id": consultation.id, "title": "Rénover le préau", "budget": 1000,
+            "planned_start": "2027-04-01"}
+    assert client.post("/api/v1/actions", json=body, headers=bearer(session, admin)).status_code == 201
