@@ -17,6 +17,7 @@ Bounded and deterministic: derandomized Hypothesis, a few dozen examples per ope
 and on PostgreSQL. Behind the `slow` marker (a few minutes on two busy cores); `.ci/run` runs it."""
 
 import itertools
+import random
 import tempfile
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -127,7 +128,8 @@ class Dispatcher:
 # collection, from the application's own /openapi.json, and the requests go to the module's app.
 dispatcher = Dispatcher()
 schema = schemathesis.openapi.from_asgi("/openapi.json", dispatcher)
-_turns = itertools.count()
+# Per operation, so that each one sees the same roles and ids whatever runs before it (xdist).
+_turns: dict[str, Iterator[int]] = {}
 
 
 def problem_json_errors(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -155,15 +157,16 @@ def headers_for(api: FastAPI, case: Any) -> dict[str, str]:
             user = make_user(session)
             session.commit()
             return bearer_for(engine, user.id or 0)
-    turn = next(_turns)
+    turn = next(_turns.setdefault(f"{case.method} {case.path}", itertools.count()))
     meta = case._meta  # schemathesis has no public flag; a negative case keeps its invalid ids
     positive = meta is None or not meta.generation.mode.is_negative
     if turn % 2 and positive and case.path_parameters:  # every other request on objects that exist
+        pick = random.Random(turn)
         for name in list(case.path_parameters):
             known = api.state.fuzz_ids.get(name)
             if known:
-                case.path_parameters[name] = known[(turn // 2) % len(known)]
-    return api.state.fuzz_headers[ROLES[turn % len(ROLES)]]
+                case.path_parameters[name] = pick.choice(known)
+    return api.state.fuzz_headers[ROLES[(turn // 2) % len(ROLES)]]
 
 
 @schema.parametrize()
