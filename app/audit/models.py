@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UtcDateTime
@@ -13,9 +13,13 @@ class AuditEntry(SQLModel, table=True):
     """Who did what to which object, when, with the state before and after."""
 
     __tablename__ = "audit_entry"
+    __table_args__ = (
+        Index("ix_audit_entry_at_id", "at", "id"),  # the log's pages, newest first
+        Index("ix_audit_entry_target", "target_type", "target_id"),  # one object's history
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+    at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     # The actor's account; kept as a plain number so the entry survives whatever happens to it.
     actor_id: int | None = Field(default=None, index=True)
     actor_label: str = Field(max_length=200)
