@@ -35,6 +35,7 @@ from app.core.pagecache import PageCacheMiddleware
 from app.core.ratelimit import RateLimiter
 from app.core.settings import Settings, get_settings
 from app.core.templating import STATIC_DIR, build_templates
+from app.core.textinput import refuse_nul
 from app.evaluation import api as evaluation_api
 from app.evaluation import downloads as evaluation_downloads
 from app.evaluation import programme as _programme  # noqa: F401  (registers its section of the axis pages)
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # Swagger UI breaks under the CSP: app.site.routes.api_docs describes the API instead
         redoc_url=None,
         openapi_url="/openapi.json",
-        dependencies=[Depends(verify_csrf)],
+        dependencies=[Depends(verify_csrf), Depends(refuse_nul)],
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)

@@ -1,0 +1,279 @@
+"""The injection corpus (tests/security/corpus.py) against every text the platform accepts
+(SECURITY-NOTES D1 XSS corpus, D2 sanitiser bypass, D3 htmx surface, D4 SQL metacharacters, D6 no
+5xx on hostile input, D7 header injection, E1 formula injection).
+
+1. The sweep: every route of the router (pages, htmx fragments, API) that takes a text — a form
+   field, a JSON field or a query parameter, found from the route's own parameters so that a new
+   one cannot escape — gets each payload of a representative sample (corpus.SAMPLE: one or two
+   per family, NUL and a 100 000-character string among them) in one field at a time, the others
+   valid; as an admin, so the request reaches the service. Never a 500.
+2. Stored then shown: the texts a person writes (proposal title and body, comment, report, display
+   name, official answer, action title/description/owner, progress update, rating comment,
+   moderation and block reasons, consultation texts, assisted registration names) are written
+   with every payload of corpus.SHOWN, through the pages and through the API; then every page,
+   htmx fragment and API answer that shows them is parsed: no element or attribute came from a
+   payload (no inline `<script>`, no `on…=`, no `hx-*` beyond the page's own, no `javascript:`
+   nor `data:` link), and the text is there, escaped.
+3. Mail: the notifications those texts trigger, sent through a real SMTP server: no header came
+   from a payload, the HTML part is as clean as a page.
+4. Exports: CSV cells starting with = + - @ tab CR neutralised, XLSX cells strings, JSON as written.
+
+The product fields × payloads is kept reasonable: the sweep uses corpus.SAMPLE (15 payloads) and
+the stored part writes all of corpus.SHOWN at once, one payload per object (each object is
+checked on every surface), so each payload meets each surface at least once."""
+
+import json
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.params import Form
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from app.accounts import service as accounts
+from app.accounts.models import Role
+from app.core.csrf import SAFE_METHODS
+from tests.factories import NOW, bearer, make_consultation, make_proposal, make_user
+from tests.participation import csrf, sign_in
+from tests.security import corpus
+
+# --- what a response may hold
+
+
+SCHEMES = re.compile(r"^\s*(javascript|data|vbscript)\s*:", re.IGNORECASE)
+URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "poster", "background"}
+FOREIGN_ELEMENTS = {"script", "iframe", "svg", "object", "embed", "style", "math", "base", "meta", "img"}
+
+
+class Elements(HTMLParser):
+    """Every start tag and its attributes, as a browser's tokenizer would read them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.scripts.append(data)
+
+
+def assert_inert(html: str, where: str) -> None:
+    """Nothing in `html` runs or was made by a payload: scripts only from /static (CSP forbids inline
+    ones), no event handler, no dangerous URL, no element a payload would bring, no htmx attribute
+    carrying the payload's mark."""
+    parser = Elements()
+    parser.feed(html)
+    for tag, attrs in parser.tags:
+        names = {name for name, _ in attrs}
+        values = {name: value or "" for name, value in attrs}
+        assert not any(name.startswith("on") for name in names), f"{where}: event handler on <{tag} {attrs}>"
+        for name in URL_ATTRIBUTES & names:
+            assert not SCHEMES.match(values[name]), f"{where}: dangerous URL in <{tag} {name}={values[name]!r}>"
+        assert not any(corpus.MARK in (value or "") and name.startswith(("hx-", "data-hx")) for name, value in attrs), (
+            f"{where}: htmx attribute from a payload on <{tag} {attrs}>")
+        assert not any(corpus.MARK in name for name in names), f"{where}: attribute made by a payload {attrs}"
+        if tag == "script":
+            assert values.get("src", "").startswith("/static/"), f"{where}: <script {attrs}>"
+        if tag in FOREIGN_ELEMENTS - {"script", "meta", "style"}:
+            assert corpus.MARK not in repr(attrs), f"{where}: <{tag} {attrs}> from a payload"
+    assert not parser.scripts, f"{where}: inline script {parser.scripts[:1]}"
+    assert f"__xss_{corpus.MARK}=1</script" not in html, where
+
+
+def assert_clean_json(text: str, where: str) -> None:
+    """An API answer: JSON (the escaping is the reader's, text stays text), and its rendered HTML
+    fields (body_html…) inert."""
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, str) and key.endswith("_html"):
+                    assert_inert(item, f"{where} {key}")
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(json.loads(text))
+
+
+def assert_answer(response: Any, where: str) -> None:
+    """Never a 500; whatever came back is inert."""
+    assert response.status_code < 500, f"{where}: {response.status_code} {response.text[:300]}"
+    kind = response.headers.get("content-type", "")
+    if "html" in kind:
+        assert_inert(response.text, where)
+    elif "json" in kind:
+        assert_clean_json(response.text, where)
+    for name, value in response.headers.items():
+        assert "\r" not in value, f"{where}: header {name}"
+        assert "\n" not in value, f"{where}: header {name}"
+        assert corpus.MARK not in name, f"{where}: header {name}"
+
+
+# --- the platform, with one of everything
+
+
+@pytest.fixture
+def world(app: FastAPI, session: Session) -> Iterator[dict[str, Any]]:
+    """An admin signed in (cookie and bearer), a consultation taking proposals and one in its
+    follow-up with a proposal accepted into an action, a comment, a resident and their rating."""
+    app.state.rate_limiter.hit = lambda *args, **kwargs: None  # hundreds of writes by one person
+    admin = make_user(session, name="Admine Générale")
+    accounts.grant_role(session, admin, Role.admin, now=NOW)
+    resident = make_user(session, name="Résidente Témoin")
+    open_ = make_consultation(session, phase="proposals")
+    follow = make_consultation(session, phase="follow_up", axis_number=1)
+    proposal = make_proposal(session, open_, resident)
+    accepted = make_proposal(session, follow, resident)
+    session.commit()
+    with TestClient(app) as client:
+        sign_in(client, app, admin)
+        token = csrf(client)
+        api = bearer(session, admin)
+        session.commit()
+        answer = client.post(f"/api/v1/proposals/{accepted.id}/answer", headers=api, json={
+            "state": "accepted", "answer": "Nous retenons cette proposition.",
+            "action": {"title": "Une action témoin"}})
+        assert answer.status_code < 300, answer.text
+        action_id = client.get("/api/v1/actions", params={"consultation": follow.id}, headers=api).json()
+        action_id = (action_id["items"] if isinstance(action_id, dict) else action_id)[0]["id"]
+        comment = client.post(f"/api/v1/proposals/{proposal.id}/comments", headers=api,
+                              json={"body": "Un commentaire témoin."})
+        assert comment.status_code < 300, comment.text
+        yield {
+            "client": client, "csrf": token, "api": api, "admin": admin, "resident": resident,
+            "consultation": open_, "follow": follow, "proposal": proposal, "accepted": accepted,
+            "action_id": action_id, "comment_id": comment.json()["id"],
+        }
+
+
+def path_values(world: dict[str, Any]) -> dict[str, str]:
+    return {
+        "slug": world["consultation"].slug, "consultation_id": str(world["consultation"].id),
+        "proposal_id": str(world["proposal"].id), "comment_id": str(world["comment_id"]),
+        "user_id": str(world["resident"].id), "action_id": str(world["action_id"]), "path_type": "propositions",
+        "target_type": "proposal", "target_id": str(world["proposal"].id), "locale": "fr", "name": "franceconnect",
+        "page": "tableau-de-bord", "evaluation_id": "1", "notification_id": "1", "token_id": "1", "token": "x",
+    }
+
+
+# Valid values for the fields that are not under attack, by name.
+VALID = {
+    "title": "Un titre tout à fait convenable", "body": "Un texte tout à fait convenable pour les essais.",
+    "summary": "Un résumé tout à fait convenable.", "answer": "Une réponse tout à fait convenable.",
+    "reason": "Une raison convenable", "text": "Un texte convenable", "comment": "Un avis convenable",
+    "display_name": "Camille Essai", "given_name": "Camille", "family_name": "Essai", "commune": "62510",
+    "email": "essai@example.fr", "password": "une phrase de passe assez longue", "owner": "Service essais",
+    "description": "Une description convenable.", "birth_year": "1980", "rating": "4", "state": "evaluating",
+    "status": "in_progress", "progress": "40", "occurred_on": "2027-03-01", "until": "2027-03-20T00:00:00+00:00",
+    "target_type": "proposal", "axis": "1", "scope_kind": "basin", "voting_method": "support",
+    "max_supports": "0", "required_verification": "declared", "terms_accepted": "on", "accept_terms": "on",
+}
+
+
+def _fields(route: Any) -> tuple[str, dict[str, Any]]:
+    """How the route takes its texts ("form", "json" or "query") and its fields: name → annotation."""
+    dependant = route.dependant
+    bodies, queries = [], []
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        bodies += current.body_params
+        queries += current.query_params
+        stack += current.dependencies
+    if bodies:
+        fields: dict[str, Any] = {}
+        kind = "json"
+        for param in bodies:
+            annotation = param.field_info.annotation
+            if isinstance(param.field_info, Form):
+                kind = "form"
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                fields.update({name: info.annotation for name, info in annotation.model_fields.items()})
+            else:
+                fields[param.name] = annotation
+        if kind == "json" and len(bodies) == 1 and not (
+                isinstance(bodies[0].field_info.annotation, type)
+                and issubclass(bodies[0].field_info.annotation, BaseModel)):
+            kind = "form"
+        return kind, fields
+    return "query", {param.name: param.field_info.annotation for param in queries}
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or ("str" in repr(annotation) and "Literal" not in repr(annotation))
+
+
+# Routes the sweep leaves alone: they end the admin's session, which the sweep needs.
+SESSION_ENDERS = {"/deconnexion", "/compte/supprimer", "/api/v1/me", "/compte/sessions/fermer",
+                  "/compte/mot-de-passe", "/connexion", "/langue/{locale}"}
+
+
+def text_routes(app: FastAPI) -> list[tuple[str, str, str, dict[str, Any]]]:
+    found = []
+    for context in iter_route_contexts(app.routes):
+        route = context.route
+        if not context.path or not hasattr(route, "dependant") or context.path in SESSION_ENDERS:
+            continue
+        for method in sorted(context.methods or ()):
+            if method == "HEAD":
+                continue
+            kind, fields = _fields(route)
+            texts = {name: annotation for name, annotation in fields.items() if _is_text(annotation)}
+            if texts:
+                found.append((method, context.path, kind, fields))
+    return found
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{([^}:]+)(?::[^}]*)?\}", lambda match: values.get(match.group(1), "1"), path)
+
+
+def send(world: dict[str, Any], method: str, url: str, kind: str, data: dict[str, Any],
+         *, htmx: bool = False) -> Any:
+    client: TestClient = world["client"]
+    if url.startswith("/api/"):
+        if kind == "query" or method in SAFE_METHODS:
+            return client.request(method, url, params=data, headers=world["api"])
+        return client.request(method, url, json=data, headers=world["api"])
+    if kind == "query" or method in SAFE_METHODS:
+        return client.request(method, url, params=data, follow_redirects=False,
+                              headers={"HX-Request": "true"} if htmx else None)
+    headers = {"HX-Request": "true", "X-CSRF-Token": world["csrf"]} if htmx else None
+    payload = data if htmx else {**data, "csrf_token": world["csrf"]}
+    return client.request(method, url, data=payload, headers=headers, follow_redirects=False)
+
+
+def test_every_text_of_every_route_takes_the_corpus_without_a_500(app: FastAPI, world: dict[str, Any]) -> None:
+    routes = text_routes(app)
+    assert len(routes) > 60, routes
+    values = path_values(world)
+    for method, path, kind, fields in routes:
+        url = fill(path, values)
+        texts = [name for name, annotation in fields.items() if _is_text(annotation)]
+        for target in texts:
+            for payload_name, payload in corpus.SAMPLE.items():
+                data = {name: VALID.get(name, "Un texte convenable") for name in texts}
+                if kind == "query" or method in SAFE_METHODS:
+                    payload = payload[:4000] + corpus.MARK  # a URL stays under the client's 64 kB
+                data[target] = payload
+                if kind == "json":
+                    data = {name: value for name, value in data.items() if name in fields}
+                page = not path.startswith("/api/")
+                for htmx in ((False, True) if page and payload_name == "svg-onload" else (False,)):
+                    response = send(world, method, url, kind, data, htmx=htmx)
+                    assert_answer(response, f"{method} {path} {target}={payload_name} htmx={htmx}")
