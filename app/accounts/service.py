@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
 
 from app.accounts.models import (
@@ -550,8 +550,18 @@ def user_for_access_token(session: Session, raw: str, *, now: datetime) -> User 
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
         # One statement, not the ORM's flush: the token may have been deleted meanwhile (the
         # account erased from another tab), which the flush would turn into a StaleDataError (500).
-        used = session.execute(update(AccessToken).where(col(AccessToken.id) == token.id)
-                               .values(last_used_at=now).execution_options(synchronize_session=False))
+        # In a savepoint: on SQLite a reading request's transaction (it began with the SELECT above)
+        # cannot take the write lock once another request has written since (SQLITE_BUSY_SNAPSHOT,
+        # no busy timeout): the last use is then recorded by a later request, not turned into a 500
+        # (found by sqlmap, docs/scans.md).
+        try:
+            with session.begin_nested():
+                used = session.execute(update(AccessToken).where(col(AccessToken.id) == token.id)
+                                       .values(last_used_at=now).execution_options(synchronize_session=False))
+        except OperationalError:
+            if session.get_bind().dialect.name != "sqlite":
+                raise
+            return user
         if not used.rowcount:
             return None
         session.expire(token, ["last_used_at"])
