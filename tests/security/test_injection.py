@@ -22,6 +22,7 @@ The product fields × payloads is kept reasonable: the sweep uses corpus.SAMPLE 
 the stored part writes all of corpus.SHOWN at once, one payload per object (each object is
 checked on every surface), so each payload meets each surface at least once."""
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -132,6 +133,7 @@ def world(app: FastAPI, session: Session) -> Iterator[dict[str, Any]]:
     """An admin signed in (cookie and bearer), a consultation taking proposals and one in its
     follow-up with a proposal accepted into an action, a comment, a resident and their rating."""
     app.state.rate_limiter.hit = lambda *args, **kwargs: None  # hundreds of writes by one person
+    app.state.clock = lambda: NOW  # the phases of the factories' consultations
     admin = make_user(session, name="Admine Générale")
     accounts.grant_role(session, admin, Role.admin, now=NOW)
     resident = make_user(session, name="Résidente Témoin")
@@ -277,3 +279,107 @@ def test_every_text_of_every_route_takes_the_corpus_without_a_500(app: FastAPI, 
                 for htmx in ((False, True) if page and payload_name == "svg-onload" else (False,)):
                     response = send(world, method, url, kind, data, htmx=htmx)
                     assert_answer(response, f"{method} {path} {target}={payload_name} htmx={htmx}")
+
+
+# --- stored, then shown everywhere
+
+
+def _title(payload: str) -> str:
+    return f"Titre {payload}"[:150].strip().ljust(12, ".")
+
+
+def write_everything(world: dict[str, Any]) -> dict[str, int]:
+    """Every payload of corpus.SHOWN, through the API and the pages, into the texts people write:
+    one proposal per payload (title and body, API), its comment (page form), a report (API), the
+    action's title, description and owner (API) and a progress update (page form), and the
+    admin's display name (page form). Returns proposal id → payload index."""
+    client: TestClient = world["client"]
+    api, token = world["api"], world["csrf"]
+    consultation, action_id = world["consultation"], world["action_id"]
+    proposals = {}
+    for index, payload in enumerate(corpus.SHOWN.values()):
+        created = client.post(f"/api/v1/consultations/{consultation.id}/proposals", headers=api,
+                              json={"title": _title(payload), "body": f"Corps du texte : {payload}"})
+        assert created.status_code == 201, created.text
+        proposal_id = created.json()["id"]
+        proposals[proposal_id] = index
+        comment = client.post(f"/propositions/{proposal_id}/commentaires", follow_redirects=False,
+                              data={"body": f"Commentaire {payload}", "csrf_token": token})
+        assert comment.status_code in (200, 303), comment.text[:300]
+        report = client.post("/api/v1/reports", headers=api, json={
+            "target_type": "proposal", "target_id": proposal_id, "reason": "other", "text": payload[:1000]})
+        assert report.status_code < 500, report.text
+    for payload in (corpus.MARKUP["svg-onload"], corpus.MARKDOWN["md-js-link"], corpus.MARKUP["htmx"]):
+        edited = client.patch(f"/api/v1/actions/{action_id}", headers=api, json={
+            "title": _title(payload)[:200], "description": f"Description {payload}", "owner": payload[:200]})
+        assert edited.status_code < 300, edited.text
+    update = client.post(f"/gestion/actions/{action_id}/avancement", follow_redirects=False, data={
+        "occurred_on": "2027-03-01", "body": f"Avancement {corpus.MARKDOWN['md-reference']}",
+        "status": "in_progress", "progress": "50", "csrf_token": token})
+    assert update.status_code in (200, 303), update.text[:300]
+    renamed = client.post("/compte/profil", follow_redirects=False, data={
+        "display_name": corpus.MARKUP["attr-single"][:80], "commune": "62510", "birth_year": "1980",
+        "csrf_token": token})
+    assert renamed.status_code in (200, 303), renamed.text[:300]
+    return proposals
+
+
+def test_stored_texts_are_shown_inert_on_every_surface(world: dict[str, Any]) -> None:
+    client: TestClient = world["client"]
+    proposals = write_everything(world)
+    consultation, action_id, api = world["consultation"], world["action_id"], world["api"]
+    pages = [
+        f"/consultations/{consultation.slug}", f"/consultations/{consultation.slug}?page=2",
+        f"/consultations/{consultation.slug}?q={corpus.MARK}", f"/actions/{action_id}", "/actions",
+        "/gestion/moderation", "/gestion/moderation?onglet=signalements", "/gestion/journal", "/notifications",
+        "/compte", "/",
+    ]
+    pages += [f"/propositions/{proposal_id}" for proposal_id in proposals]
+    shown = ""
+    for page in pages:
+        for htmx in (False, True):
+            response = client.get(page, headers={"HX-Request": "true"} if htmx else None)
+            assert_answer(response, f"GET {page} htmx={htmx}")
+            shown += response.text
+    for url in [f"/api/v1/consultations/{consultation.id}/proposals", f"/api/v1/actions/{action_id}",
+                "/api/v1/moderation/queue", "/api/v1/audit", "/api/v1/me"] + [
+                    f"/api/v1/proposals/{proposal_id}" for proposal_id in proposals]:
+        assert_answer(client.get(url, headers=api), f"GET {url}")
+    # Stored as written, shown escaped: the marks are on the pages, as text.
+    assert shown.count(corpus.MARK) >= len(proposals)
+    assert "&lt;script&gt;" in shown
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "json"])
+def test_exports_neutralise_formulas_and_keep_text(world: dict[str, Any], fmt: str) -> None:
+    client: TestClient = world["client"]
+    write_everything(world)
+    response = client.get(f"/api/v1/consultations/{world['consultation'].id}/export",
+                          params={"format": fmt, "what": "proposals"}, headers=world["api"])
+    assert response.status_code == 200, response.text[:300]
+    cells: list[str] = []
+    if fmt == "csv":
+        import csv
+
+        cells = [cell for row in csv.reader(io.StringIO(response.content.decode())) for cell in row]
+    elif fmt == "xlsx":
+        from openpyxl import load_workbook
+
+        book = load_workbook(io.BytesIO(response.content))
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows():
+                for cell in row:
+                    assert cell.data_type != "f", f"formula in {sheet.title}!{cell.coordinate}: {cell.value!r}"
+                    if isinstance(cell.value, str):
+                        cells.append(cell.value)
+    else:
+        text = response.content.decode()
+        for payload in corpus.FORMULAS.values():
+            written = "".join(ch for ch in _title(payload) if ch in "\n\t" or ch >= " ")  # as the form stores it
+            assert json.dumps(written, ensure_ascii=False)[1:-1] in text or json.dumps(written)[1:-1] in text
+        return
+    titles = [cell for cell in cells if corpus.MARK in cell]
+    assert titles
+    if fmt == "csv":
+        for cell in titles:
+            assert cell.lstrip(" \n\"'")[:1] not in "=+-@\t\r" or cell.startswith("'"), cell
