@@ -383,3 +383,37 @@ def test_exports_neutralise_formulas_and_keep_text(world: dict[str, Any], fmt: s
     if fmt == "csv":
         for cell in titles:
             assert cell.lstrip(" \n\"'")[:1] not in "=+-@\t\r" or cell.startswith("'"), cell
+
+
+# --- mail
+
+
+def test_notification_mails_carry_payloads_inert(world: dict[str, Any], session: Session, settings: Any,
+                                                 smtp_server: Any) -> None:
+    """A resident's proposal titled with each header or markup payload gets an official answer
+    carrying it: the mails sent have no header made by a payload and an inert HTML part."""
+    from datetime import timedelta
+
+    from app.notifications import delivery
+
+    client: TestClient = world["client"]
+    titles = {"crlf": corpus.HEADERS["crlf"], "script": corpus.MARKUP["script"],
+              "attr-double": corpus.MARKUP["attr-double"], "md-js-link": corpus.MARKDOWN["md-js-link"]}
+    for payload in titles.values():
+        proposal = make_proposal(session, world["consultation"], world["resident"], title=_title(payload))
+        session.commit()
+        answered = client.post(f"/api/v1/proposals/{proposal.id}/answer", headers=world["api"], json={
+            "state": "rejected", "answer": f"Réponse {payload}"})
+        assert answered.status_code < 300, answered.text
+    mail_settings = settings.model_copy(update={**smtp_server.settings, "base_url": "https://carreau.example.fr"})
+    report = delivery.send_emails(session, mail_settings, now=NOW + timedelta(hours=2))
+    assert report.failures == []
+    assert smtp_server.messages
+    for message in smtp_server.messages:
+        assert "X-Injected" not in message, message["Subject"]
+        assert message.get_all("Bcc") is None, message["Subject"]
+        for name, value in message.items():
+            assert "\n" not in str(value).replace("\n ", ""), f"{name}: {value!r}"
+        for part in message.walk():
+            if part.get_content_type() == "text/html":
+                assert_inert(part.get_content(), f"mail {message['Subject']!r}")
