@@ -60,6 +60,9 @@ def build_templates(settings: Settings, directory: Path = TEMPLATES_DIR) -> Jinj
     env.filters["datetime"] = format_moment
     env.filters["date"] = format_day
     env.filters["fr"] = in_french
+    # A stored text that may be one of our messages (a preset moderation reason): translated, but
+    # a plain string, escaped like any stored text (`_(text)` would mark a person's text safe HTML).
+    env.filters["translated"] = i18n.gettext
     env.globals["pop_flash"] = pop_flash
     env.globals["signed_in_name"] = signed_in_name
     env.globals.update(
