@@ -1,15 +1,16 @@
-"""XSS canaries in Chromium (SECURITY-NOTES D1, V1–V3): payloads that would set `window.__xss` if
-they ever ran are put into every field people control — proposal titles and bodies, comments (one
-typed into the page's htmx form), display names, an official answer, an action's title, description,
-owner and progress update, an evaluation comment, a report — and into the search box; then every
-page that shows them is loaded as the person who sees it (visitor, author, moderator of the axis,
-admin), every element is hovered, focused and its `mouseover`/`focus`/`toggle` fired, and:
+"""XSS canaries in Chromium (SECURITY-NOTES D1, V1–V3; issue #9 item 9, beside
+tests/security/scanners.sh): payloads that would set `window.__xss` if they ever ran are put into
+every field people control — proposal titles and bodies, comments (one typed into the page's htmx
+form), display names, an official answer, an action's title, description, owner and progress
+update, an evaluation comment, a report — and into the search box; then every page that shows them
+is loaded as the person who sees it (visitor, author, moderator of the axis, admin), every element
+is hovered, focused and its `mouseover`/`focus`/`toggle` fired, and:
 
 - `window.__xss` stays undefined;
 - no Content-Security-Policy violation was reported (an injected handler blocked by the CSP still
   means the escaping failed);
-- no element carries an event-handler attribute, a `<script>` or a link naming the canary, and no
-  link or form goes to a `javascript:` URL.
+- no element carries an event-handler attribute or a `<script>` naming the canary, and no link or
+  form goes to a `javascript:` or `data:text/html` URL.
 
 The `page` fixture also fails on any console error or script error."""
 
@@ -33,21 +34,11 @@ from app.moderation.models import ReportReason
 from app.proposals import service as proposals
 from app.proposals.schemas import CommentDraft, ProposalDraft
 from app.territory.models import Axis
-from tests.browser import conftest as browser_fixtures
 from tests.browser.conftest import Resident
 from tests.browser.test_accounts import sign_in
 from tests.factories import make_consultation
 
 pytestmark = pytest.mark.browser
-
-# The live server, Chromium and its pages of tests/browser (its conftest only serves its own folder).
-playwright_driver = browser_fixtures.playwright_driver
-browser = browser_fixtures.browser
-live_server = browser_fixtures.live_server
-live_database_url = browser_fixtures.live_database_url
-create_resident = browser_fixtures.create_resident
-page_problems = browser_fixtures.page_problems
-page = browser_fixtures.page
 
 CANARY = "window.__xss=1"
 PAYLOADS = (

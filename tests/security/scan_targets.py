@@ -101,18 +101,18 @@ def main(base_url: str, database_url: str, out: Path) -> None:
         ("moderation-queue", "GET", f"{base_url}/gestion/moderation?onglet=signales&consultation={cid}&page=1", "",
          "cookie_moderator"),
         ("backoffice-audit", "GET", f"{base_url}/gestion/journal?actor=admin&action=proposal.hide"
-                                    "&target_type=proposal&target_id=1&channel=web&consultation=1", "",
+                                    "&target_type=proposal&target_id=1", "",
          "cookie_admin"),
         # The API's filters (GET; a bearer token).
         ("api-proposals", "GET", f"{api}/consultations/{cid}/proposals?sort=recent&q=parc&commune=62510"
                                  "&state=published&limit=5&offset=0", "", "bearer"),
-        ("api-consultations", "GET", f"{api}/consultations?axis=1&phase=proposals&scope=commune&limit=5&offset=0",
+        ("api-consultations", "GET", f"{api}/consultations?axis={axis}&phase=proposals&scope=commune&limit=5&offset=0",
          "", "bearer"),
         ("api-communes", "GET", f"{api}/territory/communes?q=lens&epci=246200364&limit=5&offset=0", "", "bearer"),
         ("api-actions", "GET", f"{api}/actions?axis=1&status=planned&consultation={cid}&limit=5&offset=0", "",
          "bearer"),
         ("api-audit", "GET", f"{api}/audit?actor=1&action=proposal.hide&target_type=proposal&target_id=1"
-                             "&channel=web&limit=5", "", "bearer_admin"),
+                             "&limit=5", "", "bearer_admin"),
         ("api-proposal-id", "GET", f"{api}/proposals/{pid}{star}", "", "bearer"),
         # JSON bodies (POST/PATCH; a bearer token, so no CSRF token is needed).
         ("api-new-proposal", "POST", f"{api}/consultations/{cid}/proposals",
@@ -128,7 +128,8 @@ def main(base_url: str, database_url: str, out: Path) -> None:
     ]
     with (out / "targets.tsv").open("w") as file:
         for target in targets:
-            file.write("\t".join(target) + "\n")
+            name, method, url, body, who = target  # "-": no body (a tab-separated field is never empty)
+            file.write("\t".join((name, method, url, body or "-", who)) + "\n")
     (out / "ids").write_text(f"consultation={cid}\nslug={slug}\nproposal={pid}\naction={aid}\n")
 
 
