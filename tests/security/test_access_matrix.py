@@ -38,6 +38,7 @@ from sqlmodel import Session, SQLModel, select
 
 from app.accounts import service as accounts
 from app.accounts.models import User
+from app.actions.models import PublicAction
 from app.core.csrf import CSRF_COOKIE, SAFE_METHODS
 from app.core.errors import PROBLEM_JSON
 from app.core.settings import Settings
@@ -70,13 +71,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/accessibilite"): PUBLIC,
     ("GET", "/actions"): PUBLIC,
     ("GET", "/actions/{action_id}"): PUBLIC,
-    ("POST", "/actions/{action_id}/evaluation"): "S F F F F F F F F F F",
+    ("POST", "/actions/{action_id}/evaluation"): "S O O X X O O O O O O",  # in the scope, not barred
     ("POST", "/apercu"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/api/v1/actions"): PUBLIC,
     ("GET", "/api/v1/actions/{action_id}"): PUBLIC,
     ("GET", "/api/v1/actions/{action_id}/evaluation"): PUBLIC,
-    ("POST", "/api/v1/actions/{action_id}/evaluation"): "S F F F F F F F F F F",
+    ("POST", "/api/v1/actions/{action_id}/evaluation"): "S O O X X O O O O O O",  # in the scope, not barred
     ("GET", "/api/v1/assisted/residents"): "S X X X X O O X X X O",
     ("POST", "/api/v1/assisted/residents"): "S X X X X O X X X X O",
     ("GET", "/api/v1/assisted/residents/{user_id}"): "S X X X X O X X X X O",
@@ -106,6 +107,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/proposals/{proposal_id:int}"): PUBLIC,  # Auguste's: its author only
     ("PATCH", "/api/v1/proposals/{proposal_id:int}"): "S O X X X X X X X X X",  # Auguste's: its author only
     ("GET", "/api/v1/proposals/{proposal_id}/comments"): PUBLIC,
+    # comments are open to every resident; a barred one gets 409 cannot-comment (tests/moderation/test_blocking.py)
     ("POST", "/api/v1/proposals/{proposal_id}/comments"): "S O O O F O O O O O O",
     ("DELETE", "/api/v1/proposals/{proposal_id}/support"): "S O O X X O O O O O O",
     ("PUT", "/api/v1/proposals/{proposal_id}/support"): "S O O X X O O O O O O",
@@ -125,17 +127,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/commentaires/{comment_id}/supprimer"): "S O X X X X X X X X X",
     ("GET", "/compte"): SIGNED_IN,
     ("GET", "/compte/bienvenue"): SIGNED_IN,
-    ("POST", "/compte/bienvenue"): "S F F F F F F F F F F",
+    ("POST", "/compte/bienvenue"): SIGNED_IN,
     ("GET", "/compte/donnees.json"): SIGNED_IN,
     ("POST", "/compte/jetons"): SIGNED_IN,
     ("POST", "/compte/jetons/{token_id}/revoquer"): "S O H H H H H H H H H",
-    ("POST", "/compte/mot-de-passe"): "S F F F F F F F F F F",
-    ("POST", "/compte/profil"): "S F F F F F F F F F F",
+    ("POST", "/compte/mot-de-passe"): "S F F F F F F F F F F",  # one's own; nobody here has a password
+    ("POST", "/compte/profil"): SIGNED_IN,
     ("GET", "/compte/reclamer"): PUBLIC,
     ("POST", "/compte/reclamer"): "F F F F F F F F F F F",
     ("POST", "/compte/sessions/fermer"): SIGNED_IN,
     ("GET", "/compte/supprimer"): SIGNED_IN,
-    ("POST", "/compte/supprimer"): "S F F F F F F F F F F",
+    ("POST", "/compte/supprimer"): SIGNED_IN,
     ("GET", "/conditions-utilisation"): PUBLIC,
     ("GET", "/connexion"): PUBLIC,
     ("POST", "/connexion"): "F F F F F F F F F F F",
@@ -147,7 +149,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/consultations/{slug}/vote"): "S O O X X O O O O O O",
     ("POST", "/consultations/{slug}/vote"): "S O O X X O O O O O O",
     ("POST", "/consultations/{slug}/vote/retirer"): "S O O X X O O O O O O",
-    ("POST", "/consultations/{slug}/vote/total"): "F F F F F F F F F F F",
+    ("POST", "/consultations/{slug}/vote/total"): "F F F F F F F F F F F",  # a budget's sum (not this method)
     ("POST", "/deconnexion"): PUBLIC,
     ("GET", "/donnees-personnelles"): PUBLIC,
     ("GET", "/evaluation"): "S X X X X X X O O O O",
@@ -245,6 +247,7 @@ class World:
     unsubscribe: str  # Auguste's one-click unsubscribe token
     claimable: User  # registered at the counter (62510), no online account
     axis_slug: str  # of axis 1
+    followed: PublicAction  # of a consultation of 62510 in its follow-up phase: residents rate it
 
 
 def make_world(session: Session) -> World:
@@ -258,6 +261,9 @@ def make_world(session: Session) -> World:
     judgment = make_consultation(session, phase="voting", voting_method="majority_judgment", **local)
     results = make_consultation(session, phase="results", **local)
     draft = make_consultation(session, phase="proposals", status="draft", **local)
+    following = make_consultation(session, phase="follow_up", **local)
+    followed = PublicAction(consultation_id=following.id or 0, title="Un banc", owner="Mairie", created_at=NOW,
+                            updated_at=NOW)
     proposal = make_proposal(session, proposing, author, comments_count=1)  # the comment below
     supported = make_proposal(session, voting, author)
     graded = [make_proposal(session, judgment, author) for _n in range(2)]
@@ -270,13 +276,13 @@ def make_world(session: Session) -> World:
     notification = Notification(user_id=author.id or 0, kind="official_answer", target_type="proposal",
                                 target_id=proposal.id or 0, title="Réponse", url=f"/propositions/{proposal.id}",
                                 created_at=NOW)
-    session.add_all([comment, notification])
+    session.add_all([comment, notification, followed])
     token, _raw = accounts.create_access_token(session, author, name="son script", now=NOW)
     session.flush()
     tokens = {who: bearer(session, user) for who, user in people.items() if user is not None}
     return World(base, people, tokens, proposing, voting, judgment, results, draft, proposal, supported, comment,
                  notification, token.id or 0, unsubscribe_token("x" * 40, author.id or 0), base.resident,
-                 session.exec(select(Axis.slug).where(Axis.number == 1)).one())
+                 session.exec(select(Axis.slug).where(Axis.number == 1)).one(), followed)
 
 
 # --- the request each route gets
@@ -304,10 +310,12 @@ def calls(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | None, A
     judgment_ids = [p.id for p in Session.object_session(w.judgment).exec(  # type: ignore[union-attr]
         select(Proposal).where(Proposal.consultation_id == w.judgment.id)).all()]
     return {
-        ("POST", "/actions/{action_id}/evaluation"): (path_of("/actions/{action_id}/evaluation", w),
+        ("POST", "/actions/{action_id}/evaluation"): (path_of("/actions/{action_id}/evaluation", w,
+                                                              action_id=w.followed.id),
                                                       {"rating": "4", "comment": "Bien"}, None),
         ("POST", "/apercu"): ("/apercu", {"body": "**gras**"}, None),
-        ("POST", "/api/v1/actions/{action_id}/evaluation"): (path_of("/api/v1/actions/{action_id}/evaluation", w),
+        ("POST", "/api/v1/actions/{action_id}/evaluation"): (path_of("/api/v1/actions/{action_id}/evaluation", w,
+                                                                     action_id=w.followed.id),
                                                              None, {"rating": 4}),
         ("POST", "/api/v1/assisted/residents"): ("/api/v1/assisted/residents", None, {
             "display_name": "Jeanne D.", "given_name": "Jeanne", "family_name": "Dumont", "commune": "62510",
@@ -366,13 +374,14 @@ def calls(w: World) -> dict[tuple[str, str], tuple[str, dict[str, Any] | None, A
         ("POST", "/commentaires/{comment_id}/modifier"): (path_of("/commentaires/{comment_id}/modifier", w),
                                                           {"body": "Changé"}, None),
         ("POST", "/compte/bienvenue"): ("/compte/bienvenue", {"commune": "62510", "birth_year": "1980",
-                                                              "terms_accepted": "yes"}, None),
+                                                              "accept_terms": "yes"}, None),
         ("POST", "/compte/jetons"): ("/compte/jetons", {"name": "Mon script"}, None),
         ("POST", "/compte/mot-de-passe"): ("/compte/mot-de-passe", {"current": "x", "password": "y"}, None),
-        ("POST", "/compte/profil"): ("/compte/profil", {"display_name": "Moi"}, None),
+        ("POST", "/compte/profil"): ("/compte/profil", {"display_name": "Moi-même", "commune": "62510",
+                                                        "birth_year": "1980"}, None),
         ("POST", "/compte/reclamer"): ("/compte/reclamer", {"code": "ABCD-EFGH-IJKL", "email": "a@example.fr",
                                                             "password": "un mot de passe très long"}, None),
-        ("POST", "/compte/supprimer"): ("/compte/supprimer", {"confirm": "yes"}, None),
+        ("POST", "/compte/supprimer"): ("/compte/supprimer", {"confirmation": "SUPPRIMER"}, None),
         ("POST", "/connexion"): ("/connexion", {"email": "nobody@example.fr", "password": "faux"}, None),
         ("POST", "/consultations/{slug}/proposer"): (path_of("/consultations/{slug}/proposer", w), PROPOSAL_FORM,
                                                      None),
@@ -536,7 +545,7 @@ def judge(response: Response, route: tuple[str, str], who: str, outcome: str, *,
     if got == "500":
         return f"{told}: server error"
     if outcome != "O" and changed:
-        return f"{told}: refused ({got}) but changed {changed}"
+        return f"{told}: expected {outcome} (got {got}), yet it changed {changed}"
     if api and got in ("S", "X", "H") and not response.headers.get("content-type", "").startswith(PROBLEM_JSON):
         return f"{told}: an API refusal that is not problem+json"
     if got != outcome:
@@ -547,7 +556,7 @@ def judge(response: Response, route: tuple[str, str], who: str, outcome: str, *,
 
 def keep_list(w: World) -> list[object]:
     b = w.base
-    objects: list[object] = [w.proposing, w.voting, w.judgment, w.results, w.draft, w.proposal, w.supported,
+    objects: list[object] = [w.followed, w.proposing, w.voting, w.judgment, w.results, w.draft, w.proposal, w.supported,
                              w.comment, w.notification, w.claimable, b.draft, b.open, b.voting, b.judgment,
                              b.published, b.duplicate, b.pending, b.hidden, b.supported, b.action, b.author,
                              b.blocked, b.resident, b.evaluation]
