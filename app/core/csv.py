@@ -26,6 +26,7 @@ Cell = str | int | float | Decimal | bool | date | datetime | None
 
 
 _FORMULA_FIRST = frozenset(FORMULA_STARTS)  # each one character
+_WATCHED_FIRST = _FORMULA_FIRST | frozenset(SKIPPED_BEFORE)  # a text starting otherwise is safe as is
 
 
 def safe_text(text: str) -> str:
@@ -38,8 +39,13 @@ def safe_text(text: str) -> str:
 
 def safe_cell(value: Cell) -> str | int | float | Decimal:
     """One cell as written: text neutralised, numbers as they are, moments in ISO 8601 (UTC, 'Z')."""
+    # The common cases first, by exact type: exports write millions of cells.
+    if type(value) is int:
+        return value
     if isinstance(value, str):
-        return safe_text(value)
+        if value and value[0] in _WATCHED_FIRST:
+            return safe_text(value)
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -373,8 +373,15 @@ def _counted(rows: Iterable[Row], plan: ExportPlan, name: str) -> Iterator[Row]:
 
 
 def _stream(session: Session, statement: Any) -> Iterator[Any]:
-    """Rows of a query fetched YIELD_PER at a time (server-side cursor on PostgreSQL)."""
-    yield from session.execute(statement, execution_options={"yield_per": YIELD_PER, "stream_results": True})
+    """Rows of a query (of columns, never of ORM objects) fetched YIELD_PER at a time, from a
+    server-side cursor on PostgreSQL. Executed on the session's connection rather than through the
+    ORM: plain rows, without the ORM's loading machinery (a third of an export's time)."""
+    result = session.connection().execute(statement,
+                                          execution_options={"stream_results": True, "yield_per": YIELD_PER})
+    try:
+        yield from result
+    finally:
+        result.close()
 
 
 def proposal_rows(session: Session, consultation: Consultation, plan: ExportPlan) -> Iterator[Row]:
@@ -514,6 +521,8 @@ def ballot_lines(session: Session, consultation: Consultation, plan: ExportPlan,
     places = _places(session, consultation, queries, plan.threshold, _territory(session))
     pseudonym = pseudonymiser(plan.secret, consultation.id or 0, "bulletins")
     method = consultation.voting_method
+    kind = "vote" if method == VotingMethod.support else "ballot"
+    last_subject, last_pseudonym = "", ""
     for row in _stream(session, queries.rows):
         voter_id, own_id, proposal_id = row[0], row[1], row[2]
         if method == VotingMethod.majority_judgment:
@@ -521,9 +530,10 @@ def ballot_lines(session: Session, consultation: Consultation, plan: ExportPlan,
         else:
             value = None if proposal_id is None else ("soutien" if method == VotingMethod.support else "choisi")
             channel, when, commune, birth_year = row[3], row[4], row[5], row[6]
-        kind = "vote" if method == VotingMethod.support else "ballot"
         subject = f"user:{voter_id}" if voter_id is not None else f"{kind}:{own_id}"
-        yield pseudonym(subject), proposal_id, value, channel, when, places[(commune, birth_year)]
+        if subject != last_subject:  # a ballot's lines follow each other: one HMAC per ballot
+            last_subject, last_pseudonym = subject, pseudonym(subject)
+        yield last_pseudonym, proposal_id, value, channel, when, places[(commune, birth_year)]
 
 
 def ballot_rows(session: Session, consultation: Consultation, plan: ExportPlan) -> Iterator[Row]:
