@@ -96,5 +96,7 @@ async def verify_csrf(request: Request) -> None:
         field = form.get(CSRF_FIELD)
         sent = field if isinstance(field, str) else None
     expected = _sign(request.app.state.settings.secret_key, cookie)
-    if not sent or not hmac.compare_digest(sent, expected):
+    # As bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500; wapiti's
+    # "¿'\"(" appended to the token, docs/scans.md).
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfFailed()

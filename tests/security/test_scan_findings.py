@@ -1,11 +1,14 @@
 """Regression tests for what the scanners found (tests/security/scanners.sh, docs/scans.md)."""
 
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, delete, select
 
 from app.accounts import service as accounts
 from app.accounts.models import AccessToken, User
 from tests.factories import NOW, make_user
+from tests.participation import csrf
 
 
 def test_a_bearer_read_beside_a_writer_is_not_a_500(engine: Engine) -> None:
@@ -40,3 +43,19 @@ def test_a_bearer_read_beside_a_writer_is_not_a_500(engine: Engine) -> None:
             cleanup.exec(delete(AccessToken).where(AccessToken.user_id == user_id))  # type: ignore[call-overload]
             cleanup.exec(delete(User).where(User.id.in_([user_id, other_id])))  # type: ignore[union-attr,call-overload]
             cleanup.commit()
+
+
+@pytest.mark.parametrize("where", ["form", "header"])
+@pytest.mark.parametrize("tail", ["\u00bf'\"(", "\u00e9", "\u202e"])
+def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_500(client: TestClient, where: str,
+                                                                       tail: str) -> None:
+    """wapiti appended `¿'"(` to the forms' CSRF token: hmac.compare_digest raised a TypeError on
+    the non-ASCII string (a 500 on every unsafe route); it is a wrong token like any other."""
+    token = csrf(client) + tail
+    if where == "form":
+        answer = client.post("/connexion", data={"email": "a@example.fr", "password": "x", "csrf_token": token},
+                             follow_redirects=False)
+    else:
+        answer = client.post("/connexion", data={"email": "a@example.fr", "password": "x"},
+                             headers={"X-CSRF-Token": token.encode()}, follow_redirects=False)
+    assert answer.status_code == 403
