@@ -101,9 +101,11 @@ PY
 echo "== wapiti (${WAPITI_SECONDS:-180} s a run, modules sql blindsql xss permanentxss exec file redirect crlf)"
 for who in resident admin; do
   report="$scan_dir/wapiti-$who.json"
-  timeout $(( ${WAPITI_SECONDS:-180} + 120 )) /usr/bin/python3 "$scan_dir/wapiti.py" -u "$base/" --scope folder --flush-session \
-    -m "sql,blindsql,xss,permanentxss,exec,file,redirect,crlf" \
-    --max-scan-time "${WAPITI_SECONDS:-180}" --max-attack-time 60 -d 4 --max-links-per-page 40 \
+  # --max-scan-time bounds the crawl; each of the 8 modules gets --max-attack-time on top.
+  timeout $(( ${WAPITI_SECONDS:-180} * 3 + 120 )) /usr/bin/python3 "$scan_dir/wapiti.py" -u "$base/" --scope folder \
+    --flush-session -m "sql,blindsql,xss,permanentxss,exec,file,redirect,crlf" \
+    --max-scan-time "${WAPITI_SECONDS:-180}" --max-attack-time $(( ${WAPITI_SECONDS:-180} / 4 )) -d 4 \
+    --max-links-per-page 40 \
     -H "Cookie: $(cat "$auth/cookie_$who")" \
     -x "$base/deconnexion" -x "$base/compte/sessions/fermer" -x "$base/compte/supprimer" \
     -x "$base/compte/mot-de-passe" -x "$base/compte/jetons/*" -x "$base/langue/*" \
@@ -122,8 +124,9 @@ for kind, items in vulnerabilities.items():
 print(sum(found.values()))
 PY
 )
-  echo "  $who: $count vulnerabilities reported (report $report)"
-  [ "$count" = 0 ] || findings=$((findings + 1))
+  errors=$(grep -c "Received a HTTP 500 error" "$scan_dir/wapiti-$who.log" || true)
+  echo "  $who: $count vulnerabilities reported (report $report), $errors answers 500"
+  [ "$count" = 0 ] && [ "$errors" = 0 ] || findings=$((findings + 1))
 done
 
 if grep -q "Traceback\|500 Internal Server Error" "$scan_dir/server.log"; then
