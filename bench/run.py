@@ -230,13 +230,16 @@ end
 
 
 def script_supports(tokens: list[str], proposals: list[int], *, threads: int, offset: int) -> str:
-    """Request k: voter k mod T supports proposal (k div T) mod P: every request a new vote."""
+    """Request k: voter k mod T supports proposal ((k div T) + 7919 · (k mod T)) mod P: every
+    request a new vote (for one voter, k div T tells the votes apart), and requests in flight
+    together go to different voters AND different proposals, as many residents voting at once do
+    (a plain (k div T) sent T consecutive votes to one proposal: a measure of one hot row)."""
     return (f"OFFSET = {offset}\nTHREADS = {threads}\nlocal tokens = {lua_list(tokens)}\n"
             f"local proposals = {lua_list(proposals)}\n" + LUA_COMMON + r"""
 function request()
   local k = next_k()
   local token = tokens[(k % #tokens) + 1]
-  local proposal = proposals[(math.floor(k / #tokens) % #proposals) + 1]
+  local proposal = proposals[((math.floor(k / #tokens) + 7919 * (k % #tokens)) % #proposals) + 1]
   return wrk.format("PUT", "/api/v1/proposals/" .. proposal .. "/support",
     {["Authorization"] = "Bearer " .. token, ["Content-Length"] = "0"})
 end
@@ -382,6 +385,11 @@ def export_ballots(database_url: str, consultation_id: int, out: Path) -> dict[s
     return {"rows": rows, "seconds": elapsed, "peak_rss_mb": peak / 1024}
 
 
+def vote_proposal(k: int, voters: int, proposals: int) -> int:
+    """The proposal of vote k, as the Lua script of `script_supports` computes it."""
+    return (k // voters + 7919 * (k % voters)) % proposals
+
+
 def exact_votes(database_url: str, bases: list[str], tokens: list[str], proposals: list[int], *, votes: int,
                 concurrency: int, offset: int) -> dict[str, Any]:
     """Send `votes` distinct supports (voter k mod T → proposal (k div T) mod P, for k from `offset`)
@@ -419,7 +427,7 @@ def exact_votes(database_url: str, bases: list[str], tokens: list[str], proposal
                 except asyncio.QueueEmpty:
                     return
                 token = tokens[k % len(tokens)]
-                proposal = proposals[(k // len(tokens)) % len(proposals)]
+                proposal = proposals[vote_proposal(k, len(tokens), len(proposals))]
                 answers = await asyncio.gather(*(send(client, base, token, proposal) for base in bases),
                                                return_exceptions=True)
                 if any(answer is True for answer in answers):
@@ -441,7 +449,7 @@ def exact_votes(database_url: str, bases: list[str], tokens: list[str], proposal
             .where(SupportVote.voter_id.in_(voter_ids), SupportVote.proposal_id.in_(proposals))
         ).all()
     engine.dispose()
-    asked = {(voter_of[tokens[k % len(tokens)]], proposals[(k // len(tokens)) % len(proposals)])
+    asked = {(voter_of[tokens[k % len(tokens)]], proposals[vote_proposal(k, len(tokens), len(proposals))])
              for k in range(offset, offset + votes)}
     stored = [pair for pair in map(tuple, stored_rows) if pair in asked]
     return {"votes_asked": votes, "servers": len(bases), "acknowledged": len(acknowledged), "stored": len(stored),
