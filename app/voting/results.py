@@ -47,6 +47,7 @@ def visible(consultation: Consultation, now: datetime) -> bool:
 def _proposals(session: Session, consultation: Consultation) -> dict[int, Proposal]:
     rows = session.exec(
         select(Proposal).where(Proposal.consultation_id == consultation.id, col(Proposal.state).in_(VISIBLE_STATES))
+        .order_by(col(Proposal.id))  # tied proposals keep this order: it must not depend on the query plan
     )
     return {p.id or 0: p for p in rows}
 
