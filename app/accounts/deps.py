@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.accounts import service
-from app.accounts.models import User
 from app.accounts.policy import Principal
 from app.accounts.sessions import SessionStore, session_state
 from app.core.clock import NowDep
@@ -43,13 +42,12 @@ def get_principal(request: Request, session: SessionDep, now: NowDep, limiter: R
     """The signed-in person with their roles, or None for a visitor (computed once per request)."""
     if hasattr(request.state, "principal"):
         return request.state.principal
-    user: User | None = None
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         raw = authorization[7:].strip()
         limiter.hit(TOKEN_RATE, "token", service.digest(raw)[:16])
-        user = service.user_for_access_token(session, raw, now=now)
-        if user is None:
+        principal = service.principal_for_access_token(session, raw, now=now)
+        if principal is None:
             raise InvalidToken()
         # The token's last use must be kept even when the route only reads (and never commits). A
         # writing request commits it with its own changes: committing here would end its writing
@@ -59,9 +57,7 @@ def get_principal(request: Request, session: SessionDep, now: NowDep, limiter: R
             session.commit()
     else:
         user_id = session_state(request).user_id
-        candidate = session.get(User, user_id) if user_id is not None else None
-        user = candidate if candidate is not None and not candidate.is_erased else None
-    principal = service.load_principal(session, user) if user is not None else None
+        principal = service.principal_for(session, user_id) if user_id is not None else None
     request.state.principal = principal
     return principal
 

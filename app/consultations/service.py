@@ -105,6 +105,9 @@ def scope_name(session: Session, consultation: Consultation, *, in_words: bool =
 
 def check_eligibility(session: Session, user: User | None, consultation: Consultation, *, now: datetime) -> Decision:
     commune = session.get(Commune, user.commune_insee) if user is not None and user.commune_insee else None
+    decision = policy.eligibility(user, consultation, commune=commune, scope_name="", now=now)
+    if decision:
+        return decision  # the scope's name (a query for an EPCI) is needed only to explain a refusal
     return policy.eligibility(user, consultation, commune=commune, scope_name=scope_name(session, consultation),
                               now=now)
 

@@ -61,6 +61,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def keep_loaded(session: Session, *objects: object) -> None:
+    """Keep objects alive for the rest of the session. Its identity map holds them weakly: an object
+    loaded early (a person's commune with the person) and referenced by nobody would be gone, and a
+    later `session.get` would query it again."""
+    session.info.setdefault("kept", []).extend(item for item in objects if item is not None)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # SQLAlchemy, not the driver, begins transactions (see _sqlite_begin): SAVEPOINTs then work.
     dbapi_connection.isolation_level = None

@@ -129,13 +129,20 @@ def can_see(principal: Principal | None, proposal: Proposal, consultation: Consu
 
 
 def get(session: Session, proposal_id: int, *, principal: Principal | None = None) -> Proposal:
+    return get_with_consultation(session, proposal_id, principal=principal)[0]
+
+
+def get_with_consultation(session: Session, proposal_id: int, *,
+                          principal: Principal | None = None) -> tuple[Proposal, Consultation]:
+    """A proposal the asker may see, with its consultation (the caller keeps it: the session's
+    identity map holds objects weakly, so asking for it again later may cost a query)."""
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
         raise ProposalNotFound()
     consultation = consultations.get(session, proposal.consultation_id, principal=principal)
     if not can_see(principal, proposal, consultation):
         raise ProposalNotFound()
-    return proposal
+    return proposal, consultation
 
 
 def _check_commune(session: Session, code: str | None) -> None:

@@ -33,8 +33,8 @@ def _out(state: service.SupportState) -> SupportOut:
 def support(proposal_id: int, session: SessionDep, now: NowDep, principal: CurrentPrincipal,
             limiter: RateLimiterDep) -> SupportOut:
     limit_writes(limiter, principal, "vote")
-    proposal = proposals.get(session, proposal_id, principal=principal)
-    state = service.add_support(session, principal, proposal, now=now)
+    proposal, consultation = proposals.get_with_consultation(session, proposal_id, principal=principal)
+    state = service.add_support(session, principal, proposal, now=now, consultation=consultation)
     session.commit()
     return _out(state)
 

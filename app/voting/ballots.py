@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from app.accounts.policy import Principal
@@ -120,16 +121,19 @@ def _validate_choices(consultation: Consultation, admitted: list[Proposal], prop
     return proposal_ids
 
 
-def _upsert_ballot(session: Session, consultation_id: int, voter_id: int, channel: str, now: datetime) -> int:
+def _upsert_ballot(session: Session, consultation_id: int, voter_id: int, channel: str, now: datetime) -> Any:
+    """The resident's ballot, created or marked replaced; answers its id, channel and moments. On a
+    replacement the row stays locked to the end of the transaction: two tabs replace in turn."""
     insert_for = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = Ballot.__table__
     statement = (
-        insert_for(Ballot.__table__)  # type: ignore[arg-type]
+        insert_for(table)  # type: ignore[arg-type]
         .values(consultation_id=consultation_id, voter_id=voter_id, channel=channel, cast_at=now, updated_at=now)
         .on_conflict_do_update(index_elements=["consultation_id", "voter_id"],
                                set_={"updated_at": now, "channel": channel})
-        .returning(Ballot.__table__.c.id)  # type: ignore[attr-defined]
+        .returning(table.c.id, table.c.channel, table.c.cast_at, table.c.updated_at)  # type: ignore[attr-defined]
     )
-    return int(session.execute(statement).scalar_one())
+    return session.execute(statement).one()
 
 
 def cast_ballot(session: Session, principal: Principal, consultation: Consultation, *,
@@ -137,35 +141,45 @@ def cast_ballot(session: Session, principal: Principal, consultation: Consultati
                 channel: Channel = Channel.online, mediator: Principal | None = None) -> BallotView:
     """Cast or replace the resident's ballot: voting phase only, eligible residents only; a
     majority-judgment ballot grades every proposal on the ballot, a budget ballot stays within
-    the budget."""
+    the budget. The answer is built from what was written (no reading back: each round trip counts)."""
     _check_can_vote(session, principal, consultation, now)
     admitted = admitted_proposals(session, consultation)
-    if consultation.voting_method == VotingMethod.majority_judgment:
+    judgment = consultation.voting_method == VotingMethod.majority_judgment
+    if judgment:
         lines = _validate_grades(admitted, grades or {})
     else:
         choices = _validate_choices(consultation, admitted, list(proposal_ids or []))
-    ballot_id = _upsert_ballot(session, consultation.id or 0, principal.id, channel, now)
-    session.execute(delete(BallotGrade).where(col(BallotGrade.ballot_id) == ballot_id))
-    session.execute(delete(BallotChoice).where(col(BallotChoice.ballot_id) == ballot_id))
-    if consultation.voting_method == VotingMethod.majority_judgment:
+    ballot = _upsert_ballot(session, consultation.id or 0, principal.id, channel, now)
+    loaded = session.identity_map.get(identity_key(Ballot, ballot.id))
+    if loaded is not None:  # the upsert went behind the session's back: its copy reads as stored
+        session.expire(loaded)
+    if judgment:
+        session.execute(delete(BallotGrade).where(col(BallotGrade.ballot_id) == ballot.id))
         session.execute(insert(BallotGrade), [
-            {"ballot_id": ballot_id, "proposal_id": pid, "grade": grade} for pid, grade in lines.items()
+            {"ballot_id": ballot.id, "proposal_id": pid, "grade": grade} for pid, grade in lines.items()
         ])
     else:
-        session.execute(insert(BallotChoice), [{"ballot_id": ballot_id, "proposal_id": pid} for pid in choices])
-    consultations.mark_first_vote(session, consultation, now=now)
-    session.execute(
-        update(Proposal).where(col(Proposal.consultation_id) == consultation.id, col(Proposal.first_vote_at).is_(None))
-        .values(first_vote_at=now)
-    )
+        session.execute(delete(BallotChoice).where(col(BallotChoice.ballot_id) == ballot.id))
+        session.execute(insert(BallotChoice), [{"ballot_id": ballot.id, "proposal_id": pid} for pid in choices])
+    if consultation.first_vote_at is None:
+        # The first ballot freezes the rules and every proposal on it (their authors can no longer
+        # edit them); later ballots find them marked. Both marks are conditional UPDATEs: safe
+        # when first ballots arrive together.
+        consultations.mark_first_vote(session, consultation, now=now)
+        session.execute(
+            update(Proposal)
+            .where(col(Proposal.consultation_id) == consultation.id, col(Proposal.first_vote_at).is_(None))
+            .values(first_vote_at=now)
+        )
     if channel == Channel.assisted and mediator is not None:
         audit.record(session, actor_id=mediator.id, actor_label=mediator.user.display_name or "",
                      action="ballot.cast", target_type="consultation", target_id=consultation.id, now=now,
                      after={"voter_id": principal.id}, channel=channel)
-    session.flush()
-    view = get_ballot(session, principal, consultation)
-    assert view is not None
-    return view
+    if judgment:
+        return BallotView(consultation.voting_method, dict(lines), None, None, ballot.channel, ballot.cast_at,
+                          ballot.updated_at)
+    return BallotView(consultation.voting_method, None, sorted(choices), budget_total(admitted, choices),
+                      ballot.channel, ballot.cast_at, ballot.updated_at)
 
 
 def get_ballot(session: Session, principal: Principal, consultation: Consultation) -> BallotView | None:

@@ -114,7 +114,7 @@ def support(request: Request, proposal_id: int, session: SessionDep, now: NowDep
         if action == "remove":
             state = service.withdraw_support(session, principal, proposal, now=now)
         else:
-            state = service.add_support(session, principal, proposal, now=now)
+            state = service.add_support(session, principal, proposal, now=now, consultation=consultation_of)
     except (service.NotEligible, service.VotingClosed, service.SupportLimitReached, service.NotSupportable,
             service.WrongMethod) as refusal:
         message = _(refusal.message)

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, delete, select
 
@@ -118,12 +117,23 @@ def _insert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-def _ensure_participation(session: Session, consultation_id: int, voter_id: int) -> None:
-    session.execute(
-        _insert(session)(Participation.__table__)  # type: ignore[arg-type]
-        .values(consultation_id=consultation_id, voter_id=voter_id, supports_used=0)
-        .on_conflict_do_nothing(index_elements=["consultation_id", "voter_id"])
-    )
+def _take_support(session: Session, consultation: Consultation, voter_id: int) -> int | None:
+    """Count one more support for the resident in this consultation, within its limit: one upsert
+    of their participation row (created at their first support), which answers the supports now
+    used, or nothing when the limit was already reached. The row is locked by the statement, so
+    concurrent supports of one resident are counted one after the other."""
+    table = Participation.__table__
+    return session.execute(
+        _insert(session)(table)  # type: ignore[arg-type]
+        .values(consultation_id=consultation.id, voter_id=voter_id, supports_used=1)
+        .on_conflict_do_update(
+            index_elements=["consultation_id", "voter_id"],
+            set_={"supports_used": table.c.supports_used + 1},  # type: ignore[attr-defined]
+            where=(table.c.supports_used < consultation.max_supports  # type: ignore[attr-defined]
+                   if consultation.max_supports else None),
+        )
+        .returning(table.c.supports_used)  # type: ignore[attr-defined]
+    ).scalar()
 
 
 def _lock_proposal(session: Session, proposal: Proposal) -> str:
@@ -139,81 +149,61 @@ def _lock_proposal(session: Session, proposal: Proposal) -> str:
 
 
 def add_support(session: Session, principal: Principal, proposal: Proposal, *, now: datetime,
-                channel: Channel = Channel.online, mediator: Principal | None = None) -> SupportState:
+                channel: Channel = Channel.online, mediator: Principal | None = None,
+                consultation: Consultation | None = None) -> SupportState:
     """Support a proposal: voting phase only, eligible residents only, at most `max_supports` per
-    consultation. Idempotent: a repeat, or a concurrent twin, changes nothing."""
-    consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+    consultation. Idempotent: a repeat, or a concurrent twin, changes nothing.
+
+    Every check that can refuse comes before the first write, so a refusal needs no savepoint
+    (a vote is about ten statements: each round trip counts, see BENCHMARKS.md)."""
+    if consultation is None:
+        consultation = consultations.get(session, proposal.consultation_id, principal=principal)
     _check(session, principal, proposal, consultation, now)
     if proposal.state not in VISIBLE_STATES:
         raise NotSupportable()
     voter_id = principal.id
-    if _find(session, proposal, voter_id) is not None:
+    if _lock_proposal(session, proposal) not in VISIBLE_STATES:
+        raise NotSupportable()  # withdrawn or hidden meanwhile
+    used = _take_support(session, consultation, voter_id)
+    if used is None:
+        # At the limit. A support given already (a repeat, or a concurrent twin that took the
+        # last one while this request waited for the proposal's row) is no refusal: it stands.
+        if _find(session, proposal, voter_id) is None:
+            raise SupportLimitReached()
         return _state(session, proposal, consultation, voter_id)
-    outcome: SupportState | None = None  # known without asking again, when this request cast the vote
-    try:
-        with session.begin_nested():
-            if _lock_proposal(session, proposal) not in VISIBLE_STATES:
-                raise NotSupportable()  # withdrawn or hidden meanwhile
-            _ensure_participation(session, consultation.id or 0, voter_id)
-            take = (
-                update(Participation)
-                .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id)
-                .values(supports_used=Participation.supports_used + 1)
-            )
-            if consultation.max_supports:
-                take = take.where(col(Participation.supports_used) < consultation.max_supports)
-            used = session.execute(take.returning(col(Participation.supports_used))).scalar()
-            if used is None:
-                raise SupportLimitReached()
-            cast = session.execute(
-                _insert(session)(SupportVote.__table__)  # type: ignore[arg-type]
-                .values(proposal_id=proposal.id, consultation_id=consultation.id, voter_id=voter_id,
-                        channel=channel, cast_at=now)
-                .on_conflict_do_nothing(index_elements=["proposal_id", "voter_id"])
-                .returning(col(SupportVote.id))  # the new row's id, none on a conflict (rowcount is -1)
-            ).first()
-            if cast is None:
-                # A twin request of the resident cast it first (it is committed: this one holds the
-                # proposal's row it needed). Give back the support just taken, still holding the
-                # rows: rolling back would release them, and a withdrawal could slip in.
-                session.execute(
-                    update(Participation)
-                    .where(col(Participation.consultation_id) == consultation.id,
-                           col(Participation.voter_id) == voter_id)
-                    .values(supports_used=Participation.supports_used - 1)
-                )
-                return _state(session, proposal, consultation, voter_id)
-            # One statement for the count and the first vote's moment; it answers the new count.
-            supports = session.execute(
-                update(Proposal).where(col(Proposal.id) == proposal.id)
-                .values(supports_count=Proposal.supports_count + 1,
-                        first_vote_at=func.coalesce(Proposal.first_vote_at, now))
-                .returning(col(Proposal.supports_count))
-            ).scalar_one()
-            consultations.mark_first_vote(session, consultation, now=now)
-            remaining = consultation.max_supports - used if consultation.max_supports else None
-            outcome = SupportState(True, supports, remaining)
-    except SupportLimitReached:
-        # A concurrent twin of this request may have taken the last support, for this very
-        # proposal, while this one waited for the proposal's row (PostgreSQL): then the
-        # resident does support it, and a repeat changes nothing.
-        if _find(session, proposal, voter_id) is None:
-            raise
-    except IntegrityError:
-        # A concurrent request of the same resident won the race; theirs is the vote.
-        if _find(session, proposal, voter_id) is None:
-            raise
-    # Supporters follow what they support (a repeat, returned above, keeps their choice to unfollow).
+    cast = session.execute(
+        _insert(session)(SupportVote.__table__)  # type: ignore[arg-type]
+        .values(proposal_id=proposal.id, consultation_id=consultation.id, voter_id=voter_id,
+                channel=channel, cast_at=now)
+        .on_conflict_do_nothing(index_elements=["proposal_id", "voter_id"])
+        .returning(col(SupportVote.id))  # the new row's id, none on a conflict (rowcount is -1)
+    ).first()
+    if cast is None:
+        # Supported already (a repeat, or a twin request committed first while this one waited
+        # for the proposal's row): give back the support just taken, still holding the rows.
+        # A repeat keeps the resident's choice to unfollow.
+        session.execute(
+            update(Participation)
+            .where(col(Participation.consultation_id) == consultation.id, col(Participation.voter_id) == voter_id)
+            .values(supports_used=Participation.supports_used - 1)
+        )
+        return _state(session, proposal, consultation, voter_id)
+    # One statement for the count and the first vote's moment; it answers the new count.
+    supports = session.execute(
+        update(Proposal).where(col(Proposal.id) == proposal.id)
+        .values(supports_count=Proposal.supports_count + 1, first_vote_at=func.coalesce(Proposal.first_vote_at, now))
+        .returning(col(Proposal.supports_count))
+    ).scalar_one()
+    consultations.mark_first_vote(session, consultation, now=now)
+    # Supporters follow what they support.
     notifications.follow(session, voter_id, FollowTarget.proposal, proposal.id or 0, now=now)
     if channel == Channel.assisted and mediator is not None:
         audit.record(session, actor_id=mediator.id, actor_label=mediator.user.display_name or "",
                      action="support.added", target_type="proposal", target_id=proposal.id, now=now,
                      after={"voter_id": voter_id}, channel=channel)
-    if outcome is not None:
-        # What the database now holds, without reloading it nor marking the object changed.
-        set_committed_value(proposal, "supports_count", outcome.supports)
-        return outcome
-    return _state(session, proposal, consultation, voter_id)
+    # What the database now holds, without reloading it nor marking the object changed.
+    set_committed_value(proposal, "supports_count", supports)
+    return SupportState(True, supports, consultation.max_supports - used if consultation.max_supports else None)
 
 
 def supported_proposal(session: Session, principal: Principal, proposal_id: int) -> Proposal:

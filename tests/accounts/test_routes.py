@@ -508,7 +508,7 @@ def test_someone_elses_token_cannot_be_revoked(client: TestClient, session: Sess
     session.commit()
     response = submit(client, "/compte", {}, action=f"/compte/jetons/{token.id}/revoquer")
     assert "Ce jeton n’existe pas." in assert_page(response, 404)
-    assert service.user_for_access_token(session, raw, now=now(app)) == other
+    assert service.principal_for_access_token(session, raw, now=now(app)).user == other
 
 
 def test_download_my_data(client: TestClient, session: Session, app: FastAPI, resident: User) -> None:

@@ -200,12 +200,12 @@ def test_access_token_authenticates_and_records_its_use(session: Session) -> Non
     token, raw = service.create_access_token(session, user, name="  tableur   de suivi ", now=NOW)
     assert token.name == "tableur de suivi"
     assert token.last_used_at is None
-    assert service.user_for_access_token(session, raw, now=NOW) == user
+    assert service.principal_for_access_token(session, raw, now=NOW).user == user
     assert token.last_used_at == NOW
     # Not written at every request: only when the last write is more than 5 minutes old.
-    assert service.user_for_access_token(session, raw, now=NOW + timedelta(minutes=4)) == user
+    assert service.principal_for_access_token(session, raw, now=NOW + timedelta(minutes=4)).user == user
     assert token.last_used_at == NOW
-    assert service.user_for_access_token(session, raw, now=NOW + timedelta(minutes=6)) == user
+    assert service.principal_for_access_token(session, raw, now=NOW + timedelta(minutes=6)).user == user
     assert token.last_used_at == NOW + timedelta(minutes=6)
 
 
@@ -215,14 +215,14 @@ def test_revoked_access_token_no_longer_works(session: Session) -> None:
     assert token.id is not None
     service.revoke_access_token(session, user, token.id, now=NOW + timedelta(hours=1))
     assert token.revoked_at == NOW + timedelta(hours=1)
-    assert service.user_for_access_token(session, raw, now=NOW + timedelta(hours=2)) is None
+    assert service.principal_for_access_token(session, raw, now=NOW + timedelta(hours=2)) is None
     service.revoke_access_token(session, user, token.id, now=NOW + timedelta(hours=3))  # idempotent
     assert token.revoked_at == NOW + timedelta(hours=1)
 
 
 @pytest.mark.parametrize("raw", ["", "carreau_", "carreau_inconnu", "Bearer carreau_x", "ghp_0123456789"])
 def test_unknown_access_tokens(session: Session, raw: str) -> None:
-    assert service.user_for_access_token(session, raw, now=NOW) is None
+    assert service.principal_for_access_token(session, raw, now=NOW) is None
 
 
 def test_only_the_owner_revokes_a_token(session: Session) -> None:
@@ -231,7 +231,7 @@ def test_only_the_owner_revokes_a_token(session: Session) -> None:
     assert token.id is not None
     with pytest.raises(NotFound):
         service.revoke_access_token(session, other, token.id, now=NOW)
-    assert service.user_for_access_token(session, raw, now=NOW) == owner
+    assert service.principal_for_access_token(session, raw, now=NOW).user == owner
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 81])
@@ -246,7 +246,7 @@ def test_access_token_of_an_erased_account_no_longer_works(session: Session) -> 
     _, raw = service.create_access_token(session, user, name="script", now=NOW)
     user.erased_at = NOW
     session.add(user)
-    assert service.user_for_access_token(session, raw, now=NOW) is None
+    assert service.principal_for_access_token(session, raw, now=NOW) is None
 
 
 # --- roles

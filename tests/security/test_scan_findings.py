@@ -29,12 +29,12 @@ def test_a_bearer_read_beside_a_writer_is_not_a_500(engine: Engine) -> None:
             written.display_name = "Écrit entre-temps"
             writer.add(written)
             writer.commit()
-            found = accounts.user_for_access_token(reader, raw, now=NOW)
+            found = accounts.principal_for_access_token(reader, raw, now=NOW)
             assert found is not None
             assert found.id == user_id
             reader.commit()
         with Session(engine) as later:  # a later request records the use
-            assert accounts.user_for_access_token(later, raw, now=NOW) is not None
+            assert accounts.principal_for_access_token(later, raw, now=NOW) is not None
             later.commit()
             token = later.exec(select(AccessToken).where(AccessToken.user_id == user_id)).one()
             assert token.last_used_at is not None
