@@ -51,6 +51,7 @@ from app.voting.models import Ballot, BallotGrade, SupportVote
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # load only ever targets this machine
 VOTER_EMAIL = "bench-voter-{n}@bench.carreau.invalid"
+WARMUP_OFFSET = 70_000_000  # the warm-up runs' votes: apart from the measured runs' and the exactness checks'
 SEARCH_WORDS = ("jardin", "piste cyclable", "terril", "école", "médiathèque", "rénovation", "vélo", "santé")
 
 
@@ -285,8 +286,12 @@ def run_wrk(url: str, script: str, *, duration: int, connections: int, threads: 
             "p99_ms": figures["p99_us"] / 1000, "errors": errors, "requests": figures["requests"]}
 
 
-def measure(name: str, url: str, scripts: list[str], *, duration: int, connections: int, threads: int) -> Row:
-    """One wrk run per script (each run its own requests), the median run by requests/s reported."""
+def measure(name: str, url: str, scripts: list[str], *, duration: int, connections: int, threads: int,
+            warmup: str | None = None) -> Row:
+    """One wrk run per script (each run its own requests), the median run by requests/s reported.
+    First a short warm-up run, not counted (`warmup`, else the first script): the first requests of
+    a scenario fill the page caches and the statement caches, and made the first run's p99."""
+    run_wrk(url, warmup or scripts[0], duration=min(3, duration), connections=connections, threads=threads)
     runs = []
     for script in scripts:
         runs.append(run_wrk(url, script, duration=duration, connections=connections, threads=threads))
@@ -335,6 +340,26 @@ def pgbench_inserts(database_url: str, *, connections: int, duration: int, runs:
     median = sorted(results, key=lambda r: r["rps"])[len(results) // 2]
     return Row("PostgreSQL alone: one-row INSERT … ON CONFLICT (pgbench)", round(median["rps"], 1),
                note=f"average latency {median['latency_ms']:.2f} ms", runs=results)
+
+
+def stack_floor(database_url: str, tokens: list[str], proposals: list[int], *, port: int, workers: int, runs: int,
+                wrk_args: dict[str, int]) -> list[Row]:
+    """The ceiling of the stack for a vote (bench/floor.py): FastAPI answering the support script
+    with one INSERT and its commit, on the same server settings and the same wrk load."""
+    from bench import floor
+
+    floor.create_table(database_url)
+    rows = []
+    try:
+        for target, name in (("bench.floor:sync_app", "stack floor: FastAPI def route + SQLAlchemy Core, one INSERT"),
+                             ("bench.floor:async_app", "stack floor: FastAPI async route + psycopg, one INSERT")):
+            with server(target, port=port, workers=workers, env={"FLOOR_DATABASE_URL": database_url}, factory=False):
+                scripts = [script_supports(tokens, proposals, threads=wrk_args["threads"], offset=run * 10_000_000)
+                           for run in range(runs)]
+                rows.append(measure(name, f"http://{HOST}:{port}", scripts, **wrk_args))
+    finally:
+        floor.drop_table(database_url)
+    return rows
 
 
 def time_results(database_url: str, consultation_id: int, runs: int) -> Row:
@@ -494,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--exact-votes", type=int, default=3000,
                         help="votes sent by the exactness checks (every answer recorded)")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["export", "pgbench", "results", "two-servers"])
+                        choices=["export", "pgbench", "floor", "results", "two-servers"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
@@ -534,10 +559,15 @@ def main(argv: list[str] | None = None) -> None:
                             [script_get(searches, threads=args.threads)] * runs, **wrk_args))
         support_scripts = [script_supports(tokens, support_targets, threads=args.threads, offset=run * 10_000_000)
                            for run in range(runs)]
-        rows.append(measure("PUT …/support (many residents at once)", base, support_scripts, **wrk_args))
+        warm_supports = script_supports(tokens, support_targets, threads=args.threads, offset=WARMUP_OFFSET)
+        rows.append(measure("PUT …/support (many residents at once)", base, support_scripts, warmup=warm_supports,
+                            **wrk_args))
         ballot_scripts = [script_ballots(tokens, ids["bench-jugement-vote"], judgment_vote, threads=args.threads,
                                          offset=run * 10_000_000) for run in range(runs)]
-        rows.append(measure("PUT …/ballot (majority judgment, 10 grades)", base, ballot_scripts, **wrk_args))
+        warm_ballots = script_ballots(tokens, ids["bench-jugement-vote"], judgment_vote, threads=args.threads,
+                                      offset=WARMUP_OFFSET)
+        rows.append(measure("PUT …/ballot (majority judgment, 10 grades)", base, ballot_scripts, warmup=warm_ballots,
+                            **wrk_args))
         single = exact_votes(database_url, [base], tokens, support_targets, votes=args.exact_votes,
                              concurrency=args.connections, offset=80_000_000)
         log(f"exactness, one server: {single}")
@@ -577,6 +607,12 @@ def main(argv: list[str] | None = None) -> None:
         rows.insert(1, pg)
         for row in (support_row, ballot_row):
             row.baseline, row.ratio = pg.name, round((row.requests_per_second or 0) / (pg.requests_per_second or 1), 3)
+        if "floor" not in args.skip:
+            for position, floor in enumerate(stack_floor(database_url, tokens, support_targets, port=args.port + 3,
+                                                         workers=args.workers, runs=runs, wrk_args=wrk_args), start=2):
+                floor.baseline = pg.name
+                floor.ratio = round((floor.requests_per_second or 0) / (pg.requests_per_second or 1), 3)
+                rows.insert(position, floor)
     if "results" not in args.skip:
         rows.append(time_results(database_url, ids["bench-jugement"], runs))
     if "two-servers" not in args.skip:

@@ -22,11 +22,12 @@ class InvalidToken(SignInRequired):
     message = N_("Ce jeton d’accès n’est pas valable (inconnu ou révoqué).")
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+# The small dependencies are async: a sync one costs a trip to the thread pool on every request.
+async def get_rate_limiter(request: Request) -> RateLimiter:
     return request.app.state.rate_limiter
 
 
-def get_session_store(request: Request) -> SessionStore:
+async def get_session_store(request: Request) -> SessionStore:
     return request.app.state.session_store
 
 
@@ -65,7 +66,7 @@ def get_principal(request: Request, session: SessionDep, now: NowDep, limiter: R
 OptionalPrincipal = Annotated[Principal | None, Depends(get_principal)]
 
 
-def require_principal(principal: OptionalPrincipal) -> Principal:
+async def require_principal(principal: OptionalPrincipal) -> Principal:
     if principal is None:
         raise SignInRequired()
     return principal

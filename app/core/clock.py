@@ -10,7 +10,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
+    # async: a dependency this small is not worth a trip to the thread pool (see BENCHMARKS.md)
     return request.app.state.clock()
 
 

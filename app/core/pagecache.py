@@ -18,6 +18,7 @@ for it (or get the expired copy while it is being renewed) instead of all render
 Each worker has its own cache, bounded in entries; nothing is shared between processes."""
 
 import asyncio
+import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -66,10 +67,22 @@ class PageCacheMiddleware:
                 cookies = value
             elif name == b"hx-request":
                 hx = value
+        if not cookies:
+            return scope["path"], scope.get("query_string", b""), self.default_locale, hx
         if self.session_cookie + b"=" in cookies:
             return None
         locale = locale_from_cookie_header(cookies.decode("latin-1"), self.default_locale)
         return scope["path"], scope.get("query_string", b""), locale, hx
+
+    async def serve_fresh(self, scope: Any, send: Any) -> bool:
+        """Answer from a fresh copy, if there is one (the application's fast path: see app.main)."""
+        key = self._key(scope)
+        entry = self.entries.get(key) if key is not None else None
+        if entry is None or entry.expires <= self.clock():
+            return False
+        await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+        return True
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         key = self._key(scope)
@@ -114,7 +127,10 @@ class PageCacheMiddleware:
 
         await self.app(scope, receive, capture)
         if storable and started and not scope.get(CSRF_RENDERED) and scope["method"] == "GET":
-            self.entries[key] = _Entry(self.clock() + self.seconds, started["status"], list(started["headers"]),
+            # Lifetimes spread over the last fifth: pages first rendered together (after a start,
+            # under load) do not all expire, and get rendered again, at the same moment.
+            lifetime = self.seconds * (0.8 + 0.2 * random.random())
+            self.entries[key] = _Entry(self.clock() + lifetime, started["status"], list(started["headers"]),
                                        b"".join(chunks))
             self.entries.move_to_end(key)
             if len(self.entries) > self.max_entries:

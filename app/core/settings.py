@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     reports_to_hide: int = Field(default=3, ge=1)  # reports that hide an item until a moderator decides
     # Public pages served to visitors who are not signed in are kept this many seconds per worker
     # (app.core.pagecache); 0 turns the cache off.
-    page_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    page_cache_seconds: float = Field(default=10.0, ge=0, le=60)
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
     redis_url: str = ""  # sessions and rate limits go to Redis when set

@@ -60,8 +60,10 @@ def support_context(session: Session, principal: Principal | None, proposal: Pro
 
 
 def _proposal_page(request: Request, session: Session, principal: Principal | None, proposal: Proposal,
-                   now: datetime, *, status_code: int = 200, support_error: str | None = None) -> HTMLResponse:
-    consultation = consultations.get(session, proposal.consultation_id, principal=principal)
+                   now: datetime, *, status_code: int = 200, support_error: str | None = None,
+                   consultation: Consultation | None = None) -> HTMLResponse:
+    if consultation is None:
+        consultation = consultations.get(session, proposal.consultation_id, principal=principal)
     axis = session.get(Axis, consultation.axis_id)
     commune = session.get(Commune, proposal.commune_insee) if proposal.commune_insee else None
     is_author = principal is not None and principal.id == proposal.author_id
@@ -86,7 +88,7 @@ def _proposal_page(request: Request, session: Session, principal: Principal | No
 def proposal_page(request: Request, proposal_id: int, session: SessionDep, now: NowDep,
                   principal: OptionalPrincipal) -> HTMLResponse:
     try:
-        proposal = proposals.get(session, proposal_id, principal=principal)
+        proposal, consultation = proposals.get_with_consultation(session, proposal_id, principal=principal)
     except proposals.ProposalNotFound:
         if principal is None:
             raise
@@ -97,7 +99,7 @@ def proposal_page(request: Request, proposal_id: int, session: SessionDep, now: 
         return render(request, "voting/hidden_supported.html", proposal_id=hidden.id, consultation=consultation,
                       axis=session.get(Axis, consultation.axis_id),
                       voting_open=bool(phase_allows(consultation, "vote", now)))
-    return _proposal_page(request, session, principal, proposal, now)
+    return _proposal_page(request, session, principal, proposal, now, consultation=consultation)
 
 
 @router.post("/propositions/{proposal_id}/soutien", response_class=HTMLResponse, name="voting:support")

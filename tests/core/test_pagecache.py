@@ -156,3 +156,51 @@ def test_one_render_at_a_time_per_page() -> None:
         bodies = pool.submit(lambda: asyncio.run(crowd())).result()
     assert bodies == [b"<p>page</p>"] * 20
     assert renders == 1
+
+
+def test_a_fresh_page_is_served_before_the_application_stack(cached_app: FastAPI, session: Session) -> None:
+    """Cache hits skip every other layer (app.main.Carreau): once kept, the page is served even
+    though the stack behind it would now fail."""
+    with TestClient(cached_app) as client:
+        page = _page(client, "/")
+        behind = cached_app.middleware_stack
+        assert behind is not None
+
+        async def broken(scope: object, receive: object, send: object) -> None:
+            raise AssertionError("the stack was reached")
+
+        cached_app.page_cache.app = broken  # type: ignore[attr-defined]
+        try:
+            assert _page(client, "/") == page
+            with pytest.raises(AssertionError, match="the stack was reached"):
+                client.get("/", headers={"Authorization": "Bearer x"})  # never served from the cache
+        finally:
+            cached_app.page_cache.app = behind.app  # type: ignore[attr-defined]
+
+
+def test_lifetimes_are_spread_so_pages_do_not_all_expire_together(clock: Clock) -> None:
+    import asyncio
+
+    async def page(scope: object, receive: object, send) -> None:  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": b"<p>page</p>"})
+
+    middleware = PageCacheMiddleware(page, seconds=10, session_cookie="carreau_session", default_locale="fr",
+                                     clock=clock)
+
+    async def visit(path: str) -> None:
+        async def send(message: object) -> None:
+            pass
+
+        await middleware({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []},
+                         None, send)
+
+    async def visits() -> None:
+        for n in range(50):
+            await visit(f"/propositions/{n}")
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(visits())).result()
+    lifetimes = [entry.expires - clock.now for entry in middleware.entries.values()]
+    assert all(8 <= lifetime <= 10 for lifetime in lifetimes)
+    assert len({round(lifetime, 3) for lifetime in lifetimes}) > 10
