@@ -13,7 +13,7 @@ from app.accounts import deps, service
 from app.accounts import routes as pages
 from app.accounts.models import User
 from app.core.errors import PROBLEM_JSON
-from app.core.ratelimit import RateLimiter, TooManyRequests
+from app.core.ratelimit import MemoryWindows, RateLimiter, TooManyRequests
 from app.core.settings import Settings
 from app.main import create_app
 from tests.participation import csrf
@@ -94,6 +94,21 @@ def test_memory_limiter_reset() -> None:
     assert retry_after(refused.value.headers or {}, at_most=3601) > 3500
     limiter.reset()
     limiter.hit("1/hour", "x")
+
+
+def test_memory_windows_move_and_forget_idle_keys() -> None:
+    now = [1000.0]
+    windows = MemoryWindows(clock=lambda: now[0])
+    assert windows.hit("a", 2, 60) is None
+    now[0] += 30
+    assert windows.hit("a", 2, 60) is None
+    assert windows.hit("a", 2, 60) == pytest.approx(30)  # the first hit leaves the window in 30 s
+    now[0] += 30
+    assert windows.hit("a", 2, 60) is None  # it has left: one more goes through
+    windows.hit("b", 5, 10)
+    now[0] += 61  # past a sweep: both keys idle beyond their windows, so forgotten
+    windows.hit("c", 5, 10)
+    assert set(windows.keys) == {"c"}
 
 
 # --- through the app
