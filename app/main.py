@@ -28,7 +28,7 @@ from app.consultations import api as consultations_api
 from app.consultations import routes as consultations_routes
 from app.core.clock import utcnow
 from app.core.csrf import CsrfCookieMiddleware, csrf_token, verify_csrf
-from app.core.db import make_engine, session_factory
+from app.core.db import SqliteWriters, make_engine, session_factory
 from app.core.errors import API_ERRORS, install_error_handlers
 from app.core.headers import SecurityHeadersMiddleware, content_security_policy
 from app.core.i18n import LocaleMiddleware, compile_catalogs
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
+    app.state.sqlite_writers = SqliteWriters() if app.state.engine.dialect.name == "sqlite" else None
     app.state.session_factory = session_factory(app.state.engine)
     app.state.clock = utcnow
     app.state.templates = build_templates(settings)

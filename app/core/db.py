@@ -1,10 +1,12 @@
 """Engine, per-request session and the metadata naming convention shared by models and migrations."""
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Protocol
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
@@ -117,9 +119,38 @@ def session_factory(engine: Engine) -> SessionFactory:
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def get_session(request: Request) -> Iterator[Session]:
+class SqliteWriters:
+    """On SQLite, the writing requests of one process take turns before asking the database for
+    its write lock. SQLite's busy handler is no queue: waiting writers sleep and retry, so with
+    dozens at once some waited past the busy timeout and failed ("database is locked": 500s under
+    the benchmark's 32 connections, BENCHMARKS.md). With one writer per process at a time, only
+    the processes compete for the lock. Requests wait for their turn in the event loop, not in the
+    thread pool (threads blocked there would leave none for the request holding the turn)."""
+
+    def __init__(self) -> None:
+        # One lock per event loop: a worker has one; tests may run several clients, each its own.
+        self.locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = WeakKeyDictionary()
+
+    def lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        found = self.locks.get(loop)
+        if found is None:
+            found = self.locks[loop] = asyncio.Lock()
+        return found
+
+
+async def write_turn(request: Request) -> AsyncIterator[None]:
+    writers: SqliteWriters | None = getattr(request.app.state, "sqlite_writers", None)
+    if writers is None or request.method not in UNSAFE_METHODS:
+        yield
+        return
+    async with writers.lock():
+        yield
+
+
+def get_session(request: Request, _turn: Annotated[None, Depends(write_turn, scope="function")]) -> Iterator[Session]:
     """One session per request; the route that writes commits once. Requests that may write
-    open a writing transaction from the start."""
+    open a writing transaction from the start (on SQLite, in their turn: SqliteWriters)."""
     with request.app.state.session_factory(write=request.method in UNSAFE_METHODS) as session:
         yield session
 

@@ -1,5 +1,6 @@
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, text
@@ -69,3 +70,43 @@ def test_a_test_session_really_is_rolled_back(engine: Engine) -> None:
     with Session(engine) as fresh:
         assert fresh.exec(select(Axis.title).where(Axis.number == 1)).one() != "Titre modifié par un test"
         assert fresh.exec(select(func.count()).select_from(text("commune_postal_code"))).one() == 362
+
+
+def test_sqlite_writers_take_turns_in_the_event_loop() -> None:
+    """Writing requests of one process enter one at a time (SQLite's busy handler is no queue);
+    reading requests and other databases do not wait."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from app.core.db import SqliteWriters, write_turn
+
+    def request(method: str, writers: SqliteWriters | None) -> Any:
+        return SimpleNamespace(method=method, app=SimpleNamespace(state=SimpleNamespace(sqlite_writers=writers)))
+
+    async def scenario() -> list[str]:
+        writers = SqliteWriters()
+        events: list[str] = []
+
+        async def writer(name: str) -> None:
+            turn = write_turn(request("PUT", writers))
+            await turn.__anext__()
+            events.append(f"{name} in")
+            await asyncio.sleep(0.02)
+            events.append(f"{name} out")
+            await turn.aclose()
+
+        async def reader() -> None:
+            turn = write_turn(request("GET", writers))
+            await turn.__anext__()
+            events.append("reader")
+            await turn.aclose()
+
+        await asyncio.gather(writer("a"), writer("b"), reader())
+        return events
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a loop of its own, as in tests/core/test_pagecache.py
+        events = pool.submit(lambda: asyncio.run(scenario())).result()
+    assert events.index("a out") < events.index("b in")
+    assert events.index("reader") < events.index("a out")  # a reader never waits for a writer's turn
