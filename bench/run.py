@@ -556,6 +556,14 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(measure("consultation page (by supports)", base, by_supports, **wrk_args))
         mille = [script_get(["/consultations/bench-mille"], threads=args.threads)] * runs
         rows.append(measure("consultation page (random order, 1,000 proposals)", base, mille, **wrk_args))
+        # Every request its own shuffled order (`ordre=`): never served from the cache, so these two
+        # rows measure rendering itself, and their ratio the growth of a page with the consultation.
+        for slug, size in (("bench-soutiens", "24,000"), ("bench-mille", "1,000")):
+            fresh = [f"/consultations/{slug}?ordre={n}" for n in range(1, 20_001)]
+            rows.append(measure(f"consultation page rendered afresh ({size} proposals, a new order each time)", base,
+                                [script_get(fresh, threads=args.threads, offset=run * 5_000)
+                                 for run in range(runs)], warmup=script_get(fresh, threads=args.threads,
+                                                                            offset=15_000), **wrk_args))
         rows.append(measure("proposal page with its comments (the 50 most supported)", base,
                             [script_get(popular, threads=args.threads)] * runs, **wrk_args))
         rows.append(measure(f"proposal pages, {len(pages):,} different ones (mostly rendered afresh)", base,
