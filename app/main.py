@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(verify_csrf), Depends(refuse_nul)],
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
+    app.state.engine = make_engine(settings.database_url, pool_size=settings.database_pool_size,
+                                   max_overflow=settings.database_max_overflow)
     app.state.sqlite_writers = SqliteWriters() if app.state.engine.dialect.name == "sqlite" else None
     app.state.session_factory = session_factory(app.state.engine)
     app.state.clock = utcnow

@@ -52,6 +52,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:  # an in-memory database has a connection per thread, no pool to size
+            kwargs = {key: value for key, value in kwargs.items() if key not in ("pool_size", "max_overflow")}
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
 
     var_dir: Path = PROJECT_ROOT / "var"
     database_url: str = ""
+    # Connections per worker process: enough for every thread of the pool (40) to hold one, so no
+    # request waits for a connection (waiters are served out of order: seconds of tail under load,
+    # BENCHMARKS.md). Workers × (size + overflow) must stay below PostgreSQL's max_connections.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=30, ge=0, le=200)
     secret_key: Annotated[str, Field(repr=False)] = ""
     base_url: str = "http://127.0.0.1:8000"
     default_locale: str = "fr"
