@@ -40,6 +40,11 @@ class _Entry:
     body: bytes
 
 
+async def _send_entry(entry: _Entry, scope: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+
+
 class PageCacheMiddleware:
     def __init__(self, app: Any, *, seconds: float, session_cookie: str, default_locale: str,
                  max_entries: int = 2000, max_body: int = 512 * 1024, clock: Any = time.monotonic) -> None:
@@ -80,8 +85,7 @@ class PageCacheMiddleware:
         entry = self.entries.get(key) if key is not None else None
         if entry is None or entry.expires <= self.clock():
             return False
-        await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+        await _send_entry(entry, scope, send)
         return True
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -95,8 +99,7 @@ class PageCacheMiddleware:
             entry = self.entries.get(key)
         if entry is not None and (entry.expires > self.clock() or key in self.rendering):
             # Fresh, or being renewed by another request right now: the copy we have will do.
-            await send({"type": "http.response.start", "status": entry.status, "headers": entry.headers})
-            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+            await _send_entry(entry, scope, send)
             return
         done = self.rendering[key] = asyncio.Event()
         try:
